@@ -1,0 +1,11 @@
+//! What every nrt-mesh service process needs around its handlers: layered configuration,
+//! graceful shutdown, secrets that never print, and the `/healthz`, `/readyz`, `/metrics` server.
+
+pub mod config;
+pub mod health;
+mod secret;
+pub mod shutdown;
+
+pub use health::{HealthServer, Readiness};
+pub use secret::Secret;
+pub use shutdown::Shutdown;
