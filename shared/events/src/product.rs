@@ -94,3 +94,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod golden_tests {
+    use super::*;
+
+    #[test]
+    fn every_golden_product_decodes_and_survives_a_cloudevent_round_trip() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/products");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let product: ProductDiscovered = serde_json::from_slice(&std::fs::read(&path).unwrap())
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            assert_eq!(product.key, product_key(&product.name));
+            let event = crate::Envelope::new("/test", product.clone());
+            assert_eq!(
+                crate::Envelope::<ProductDiscovered>::from_json(&event.to_json())
+                    .unwrap()
+                    .data,
+                product
+            );
+            count += 1;
+        }
+        assert_eq!(count, 39);
+    }
+}

@@ -6,6 +6,7 @@
 mod config;
 mod consumer;
 mod dead_letter;
+mod mesh;
 mod publish;
 pub mod server;
 mod tap;
@@ -15,6 +16,7 @@ pub use async_nats;
 pub use config::{NatsConfig, connect};
 pub use consumer::{ConsumerError, ConsumerOptions, Delivery, Handler, HandlerError, run_consumer};
 pub use dead_letter::{DeadLetterer, describe_error};
+pub use mesh::{Mesh, MeshError};
 pub use publish::{PublishError, Publisher};
 pub use server::{NatsServer, ServerError, ServerOptions, SyncInterval};
 pub use tap::{EventTap, TapError};

@@ -13,6 +13,14 @@ use tokio::net::TcpListener;
 
 use crate::Shutdown;
 
+/// Where a service serves its probes and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// e.g. `0.0.0.0:9090`; `None` serves nothing (when several services share one process).
+    pub listen: Option<SocketAddr>,
+}
+
 /// Named readiness checks; the service is ready when every one is.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness(Arc<Mutex<BTreeMap<String, bool>>>);
@@ -80,6 +88,18 @@ pub struct HealthServer {
 }
 
 impl HealthServer {
+    /// Starts the server when `config` asks for one.
+    pub async fn start_configured(
+        config: &HealthConfig,
+        readiness: Readiness,
+        shutdown: Shutdown,
+    ) -> std::io::Result<Option<Self>> {
+        match config.listen {
+            Some(listen) => Ok(Some(Self::start(listen, readiness, shutdown).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Binds `listen` and serves until `shutdown`.
     pub async fn start(
         listen: SocketAddr,

@@ -6,6 +6,6 @@ pub mod health;
 mod secret;
 pub mod shutdown;
 
-pub use health::{HealthServer, Readiness};
+pub use health::{HealthConfig, HealthServer, Readiness};
 pub use secret::Secret;
 pub use shutdown::Shutdown;

@@ -1,0 +1,16 @@
+//! How services reach S3: one client built from configuration, so the same code runs against AWS,
+//! MinIO, Ceph, Garage, SeaweedFS or the embedded endpoint; the few operations the mesh needs,
+//! with errors that say which object and whether retrying can help; object-key checks; and a
+//! SeaweedFS harness so tests meet a real distributed S3 server.
+
+mod client;
+mod error;
+mod key;
+mod objects;
+pub mod seaweed;
+
+pub use aws_sdk_s3;
+pub use client::{S3Config, client};
+pub use error::S3Error;
+pub use key::{KeyError, validate_key};
+pub use objects::{StoredObject, ensure_bucket, get_bytes, list_keys, put_bytes, put_file};
