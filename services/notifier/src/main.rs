@@ -1,0 +1,19 @@
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Delivers published items and failed jobs to signed webhooks.")]
+struct Args {
+    /// Configuration file (TOML); defaults and environment variables apply without one.
+    #[arg(long, env = "NOTIFIER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = notifier::config::load(args.config.as_deref())?;
+    let _telemetry = nrt_telemetry::init("notifier", &config.telemetry)?; // flushes spans on drop
+    Ok(notifier::run(config, nrt_runtime::shutdown::on_signal()).await?)
+}
