@@ -1,0 +1,207 @@
+use std::path::PathBuf;
+
+use nrt_events::{JobInput, job_id};
+use nrt_registry::ProcessorRegistry;
+use serde_json::json;
+
+use super::*;
+use crate::golden::{S1_AUX_INS, S1_GRD_ASCENDING, S2_L1C_54PXA, S2_L1C_55PBR, product, registry};
+
+const RULES: &str = r#"
+[[rules]]
+name = "s2-l1c-footprint"
+processor = "footprint"
+collections = ["SENTINEL-2"]
+product_types = ["S2MSI1C"]
+[rules.parameters]
+resolution = 20
+
+[[rules]]
+name = "s2-clear-sky"
+processor = "footprint"
+collections = ["SENTINEL-2"]
+[[rules.where]]
+attribute = "cloudCover"
+op = "le"
+value = 80
+
+[[rules]]
+name = "s2-tile-55pbr"
+processor = "sar-backscatter"
+[[rules.where]]
+attribute = "tileId"
+op = "eq"
+value = "55PBR"
+
+[[rules]]
+name = "s1-grd-ascending"
+processor = "sar-backscatter"
+collections = ["SENTINEL-1"]
+product_types = ["IW_GRDH_1S"]
+[[rules.where]]
+attribute = "orbitDirection"
+op = "eq"
+value = "ASCENDING"
+[rules.parameters]
+polarisations = ["VV", "VH"]
+
+[[rules]]
+name = "orbit-files"
+processor = "footprint"
+product_types = ["AUX_POEORB", "AUX_INS"]
+"#;
+
+fn rules() -> Rules {
+    Rules::parse(RULES, &registry()).unwrap()
+}
+
+fn lines(verdicts: &[Verdict<'_>]) -> Vec<String> {
+    verdicts.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn explain_gives_every_rule_its_verdict_and_first_reason() {
+    let rules = rules();
+    assert_eq!(
+        lines(&explain(&product(S2_L1C_54PXA), &rules)),
+        [
+            "s2-l1c-footprint (footprint): matches",
+            "s2-clear-sky (footprint): no match, cloudCover 95.136736479015 is not le 80",
+            r#"s2-tile-55pbr (sar-backscatter): no match, tileId "54PXA" is not eq "55PBR""#,
+            "s1-grd-ascending (sar-backscatter): no match, collection SENTINEL-2 not in [SENTINEL-1]",
+            "orbit-files (footprint): no match, product type S2MSI1C not in [AUX_POEORB, AUX_INS]",
+        ]
+    );
+    assert_eq!(
+        lines(&explain(&product(S1_AUX_INS), &rules)),
+        [
+            "s2-l1c-footprint (footprint): no match, collection SENTINEL-1 not in [SENTINEL-2]",
+            "s2-clear-sky (footprint): no match, collection SENTINEL-1 not in [SENTINEL-2]",
+            "s2-tile-55pbr (sar-backscatter): no match, attribute tileId missing",
+            "s1-grd-ascending (sar-backscatter): no match, product type AUX_INS not in [IW_GRDH_1S]",
+            "orbit-files (footprint): matches",
+        ]
+    );
+}
+
+#[test]
+fn a_product_firing_one_rule_gets_one_job_with_the_registry_version() {
+    let product = product(S1_GRD_ASCENDING);
+    let jobs = evaluate(&product, &rules(), &registry()).unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.rule, "s1-grd-ascending");
+    assert_eq!(job.processor, "sar-backscatter");
+    assert_eq!(job.processor_version, "2.1.0");
+    assert_eq!(
+        job.job_id,
+        job_id(
+            "s1-grd-ascending",
+            "sar-backscatter",
+            "2.1.0",
+            [product.key.as_str()]
+        )
+    );
+    assert_eq!(job.inputs, vec![JobInput::from(&product)]);
+    assert_eq!(
+        serde_json::to_value(&job.parameters).unwrap(),
+        json!({ "polarisations": ["VV", "VH"] })
+    );
+}
+
+#[test]
+fn several_rules_firing_on_one_product_give_one_job_each_in_file_order() {
+    let product = product(S2_L1C_55PBR);
+    let jobs = evaluate(&product, &rules(), &registry()).unwrap();
+    let fired: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|job| (job.rule.as_str(), job.processor.as_str()))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            ("s2-l1c-footprint", "footprint"),
+            ("s2-tile-55pbr", "sar-backscatter")
+        ]
+    );
+    assert_ne!(jobs[0].job_id, jobs[1].job_id);
+    assert_eq!(
+        serde_json::to_value(&jobs[0].parameters).unwrap(),
+        json!({ "resolution": 20 })
+    );
+    assert!(jobs[1].parameters.is_empty());
+}
+
+#[test]
+fn a_product_firing_no_rule_gets_no_job() {
+    let mut product = product(S1_GRD_ASCENDING);
+    product.product_type = "EW_GRDM_1S".into();
+    assert_eq!(evaluate(&product, &rules(), &registry()).unwrap(), []);
+}
+
+#[test]
+fn an_auxiliary_product_without_footprint_is_requested_as_it_is() {
+    let aux = product(S1_AUX_INS);
+    assert!(aux.footprint.is_none());
+    let jobs = evaluate(&aux, &rules(), &registry()).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].rule, "orbit-files");
+    assert_eq!(jobs[0].inputs[0].footprint, None);
+    assert_eq!(jobs[0].inputs[0].key, aux.key);
+}
+
+#[test]
+fn the_same_product_evaluated_twice_requests_the_same_job_ids() {
+    let rules = rules();
+    let first = evaluate(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
+    let again = evaluate(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
+    assert_eq!(first, again);
+    let other_tile = evaluate(&product(S2_L1C_54PXA), &rules, &registry()).unwrap();
+    assert_eq!(other_tile[0].rule, first[0].rule);
+    assert_ne!(other_tile[0].job_id, first[0].job_id, "another product");
+}
+
+#[test]
+fn a_new_processor_version_or_another_rule_gives_another_job_id() {
+    let product = product(S2_L1C_54PXA);
+    let before = evaluate(&product, &rules(), &registry()).unwrap();
+
+    let upgraded = ProcessorRegistry::parse(
+        r#"
+        [processors.footprint]
+        version = "1.1.0"
+        command = ["nrt-footprint", "{manifest}"]
+        [processors.sar-backscatter]
+        version = "2.1.0"
+        command = ["sar-backscatter", "{manifest}"]
+        "#,
+        PathBuf::new(),
+    )
+    .unwrap();
+    let after = evaluate(&product, &rules(), &upgraded).unwrap();
+    assert_eq!(after[0].processor_version, "1.1.0");
+    assert_ne!(after[0].job_id, before[0].job_id);
+
+    let renamed = Rules::parse(
+        &RULES.replace("\"s2-l1c-footprint\"", "\"s2-l1c-footprint-v2\""),
+        &registry(),
+    )
+    .unwrap();
+    let under_new_name = evaluate(&product, &renamed, &registry()).unwrap();
+    assert_eq!(under_new_name[0].rule, "s2-l1c-footprint-v2");
+    assert_ne!(under_new_name[0].job_id, before[0].job_id);
+}
+
+#[test]
+fn a_registry_missing_the_rules_processor_is_an_error_not_a_silent_skip() {
+    let footprint_only = ProcessorRegistry::parse(
+        "[processors.footprint]\nversion = \"1\"\ncommand = [\"f\"]\n",
+        PathBuf::new(),
+    )
+    .unwrap();
+    let error = evaluate(&product(S1_GRD_ASCENDING), &rules(), &footprint_only).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "rule s1-grd-ascending names processor sar-backscatter, which the registry does not have"
+    );
+}
