@@ -1,0 +1,359 @@
+//! One job request, start to end: read the record, decide, and act by compare-and-set; a lost
+//! compare-and-set means someone else moved the record, so read it again and decide again.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use nrt_events::JobRequested;
+use nrt_nats::Publisher;
+use nrt_registry::{Processor, ProcessorRegistry};
+use nrt_s3::aws_sdk_s3::Client;
+use tokio::sync::Semaphore;
+
+use crate::{
+    Error,
+    claim::Claim,
+    command::ProgramSearch,
+    decision::{Decision, decide},
+    outcome,
+    record::{AttemptError, JobRecord, JobState},
+    store::{JobStore, Versioned},
+};
+
+/// Reads, decisions and writes one delivery may go through before it gives up for now.
+const MAX_ROUNDS: usize = 16;
+
+/// How a round ended.
+pub(crate) enum Step {
+    /// Acknowledge the message.
+    Done,
+    /// The record changed under us: read it again.
+    Again,
+    /// A failed attempt is to be retried after this delay.
+    RetryAfter { attempt: u32, delay: Duration },
+}
+
+/// Everything a launcher replica needs to run jobs.
+pub struct Launcher {
+    pub(crate) store: JobStore,
+    pub(crate) publisher: Publisher,
+    pub(crate) s3: Client,
+    pub(crate) bucket: String,
+    pub(crate) registry: ProcessorRegistry,
+    pub(crate) programs: ProgramSearch,
+    pub(crate) work_dir: PathBuf,
+    pub(crate) lease: Duration,
+    instance: String,
+    claims: AtomicU64,
+    /// Per processor, the registry's limit on jobs running at once on this replica.
+    slots: BTreeMap<String, Arc<Semaphore>>,
+}
+
+/// What [`Launcher::new`] takes.
+pub struct LauncherParts {
+    pub store: JobStore,
+    pub publisher: Publisher,
+    pub s3: Client,
+    pub bucket: String,
+    pub registry: ProcessorRegistry,
+    pub programs: ProgramSearch,
+    pub work_dir: PathBuf,
+    pub lease: Duration,
+    /// Names this replica in job records' `owner`.
+    pub instance: String,
+}
+
+impl Launcher {
+    pub fn new(parts: LauncherParts) -> Self {
+        let slots = parts
+            .registry
+            .processors()
+            .map(|processor| {
+                let slots = Arc::new(Semaphore::new(processor.concurrency));
+                (processor.name.clone(), slots)
+            })
+            .collect();
+        Self {
+            store: parts.store,
+            publisher: parts.publisher,
+            s3: parts.s3,
+            bucket: parts.bucket,
+            registry: parts.registry,
+            programs: parts.programs,
+            work_dir: parts.work_dir,
+            lease: parts.lease,
+            instance: parts.instance,
+            claims: AtomicU64::new(0),
+            slots,
+        }
+    }
+
+    /// Handles the request delivered at stream sequence `sequence`. `Ok` means acknowledge.
+    pub async fn handle(&self, request: &JobRequested, sequence: u64) -> Result<(), Error> {
+        validate(request)?;
+        let processor = self.processor_for(request)?;
+        for _ in 0..MAX_ROUNDS {
+            let found = self.store.get(&request.job_id).await?;
+            let decision = decide(
+                found.as_ref().map(|found| &found.record),
+                sequence,
+                Utc::now(),
+            );
+            tracing::debug!(job_id = %request.job_id, ?decision, "Decided.");
+            let step = match (decision, found) {
+                (Decision::Create, _) => {
+                    let record = JobRecord::requested(
+                        &request.job_id,
+                        &request.processor,
+                        &request.processor_version,
+                        sequence,
+                        Utc::now(),
+                    );
+                    self.store.create(&record).await?;
+                    Step::Again
+                }
+                (Decision::Covered, _) => {
+                    tracing::info!(job_id = %request.job_id, "Another copy of the request owns the job; acknowledged.");
+                    Step::Done
+                }
+                (Decision::Wait(retry_after), found) => {
+                    let owner = found
+                        .and_then(|found| found.record.owner)
+                        .unwrap_or_else(|| "its retry schedule".into());
+                    return Err(Error::Held {
+                        job_id: request.job_id.clone(),
+                        owner,
+                        retry_after,
+                    });
+                }
+                (Decision::Republish, Some(found)) => {
+                    outcome::publish_terminal(&self.publisher, request, &found.record).await?;
+                    Step::Done
+                }
+                (Decision::Claim, Some(found)) => {
+                    self.claim_and_run(found, request, processor, sequence)
+                        .await?
+                }
+                (Decision::TakeOver, Some(found)) => {
+                    self.take_over(found, request, processor, sequence).await?
+                }
+                (Decision::Settle, Some(found)) => {
+                    let delay = processor.retry_delay(found.record.attempt);
+                    self.settle(found, request, processor, sequence, delay)
+                        .await?
+                }
+                (_, None) => Step::Again,
+            };
+            match step {
+                Step::Done => return Ok(()),
+                Step::Again => continue,
+                Step::RetryAfter { attempt, delay } => {
+                    return Err(Error::RetryScheduled {
+                        job_id: request.job_id.clone(),
+                        attempt,
+                        retry_after: delay,
+                    });
+                }
+            }
+        }
+        Err(Error::Contended {
+            job_id: request.job_id.clone(),
+        })
+    }
+
+    fn processor_for(&self, request: &JobRequested) -> Result<&Processor, Error> {
+        let processor =
+            self.registry
+                .get(&request.processor)
+                .ok_or_else(|| Error::UnknownProcessor {
+                    job_id: request.job_id.clone(),
+                    processor: request.processor.clone(),
+                })?;
+        if processor.version != request.processor_version {
+            return Err(Error::VersionMismatch {
+                job_id: request.job_id.clone(),
+                processor: processor.name.clone(),
+                requested: request.processor_version.clone(),
+                registered: processor.version.clone(),
+            });
+        }
+        Ok(processor)
+    }
+
+    /// Claims the next attempt (waiting first for a free slot of the processor) and runs it.
+    async fn claim_and_run(
+        &self,
+        found: Versioned,
+        request: &JobRequested,
+        processor: &Processor,
+        sequence: u64,
+    ) -> Result<Step, Error> {
+        let slots = self.slots[&processor.name].clone();
+        let _slot = slots.acquire_owned().await.expect("never closed");
+        let now = Utc::now();
+        let mut record = found.record.moved_to(JobState::Launching, now)?;
+        record.attempt += 1;
+        record.owner = Some(self.next_owner());
+        record.lease_expires_at = Some(now + self.lease);
+        record.request_sequence = sequence;
+        record.retry_at = None;
+        record.started_at = None;
+        record.finished_at = None;
+        let Some(revision) = self.store.update(&record, found.revision).await? else {
+            return Ok(Step::Again);
+        };
+        tracing::info!(job_id = %request.job_id, attempt = record.attempt, "Job claimed.");
+        let claim = Claim::new(
+            self.store.clone(),
+            Versioned { record, revision },
+            self.lease,
+        );
+        self.run_attempt(&claim, request, processor, sequence).await
+    }
+
+    /// The owner's lease ran out mid-attempt: record that attempt as failed, under this
+    /// message's ownership, and go on at once (the launcher's death is not the processor's
+    /// failure, so no retry delay).
+    async fn take_over(
+        &self,
+        found: Versioned,
+        request: &JobRequested,
+        processor: &Processor,
+        sequence: u64,
+    ) -> Result<Step, Error> {
+        let previous = found.record.owner.clone().unwrap_or_default();
+        tracing::warn!(job_id = %request.job_id, %previous, attempt = found.record.attempt, "Lease expired; taking the job over.");
+        let now = Utc::now();
+        let mut record = found.record.moved_to(JobState::Failed, now)?;
+        record.owner = Some(self.next_owner());
+        record.lease_expires_at = Some(now + self.lease);
+        record.request_sequence = sequence;
+        record.finished_at = Some(now);
+        record.last_error = Some(AttemptError {
+            reason: format!(
+                "launcher {previous} stopped renewing its lease during attempt {} (it died or lost NATS)",
+                found.record.attempt
+            ),
+            exit_code: None,
+            log_tail: Vec::new(),
+        });
+        let Some(revision) = self.store.update(&record, found.revision).await? else {
+            return Ok(Step::Again);
+        };
+        let failed = Versioned { record, revision };
+        self.settle(failed, request, processor, sequence, Duration::ZERO)
+            .await
+    }
+
+    /// After a failed attempt: report it, then retry after `delay` or declare the job dead.
+    pub(crate) async fn settle(
+        &self,
+        failed: Versioned,
+        request: &JobRequested,
+        processor: &Processor,
+        sequence: u64,
+        delay: Duration,
+    ) -> Result<Step, Error> {
+        let attempt = failed.record.attempt;
+        let will_retry = attempt < processor.max_attempts;
+        let event = outcome::failed(request, &failed.record, will_retry);
+        tracing::warn!(job_id = %request.job_id, attempt, will_retry, reason = %event.reason, "Attempt failed.");
+        outcome::publish(&self.publisher, event).await?;
+        let now = Utc::now();
+        let mut record = failed.record.moved_to(
+            if will_retry {
+                JobState::Retrying
+            } else {
+                JobState::Dead
+            },
+            now,
+        )?;
+        record.owner = None;
+        record.request_sequence = sequence;
+        if will_retry {
+            let retry_at = now + delay;
+            record.retry_at = Some(retry_at);
+            // The message that owns the retry must come back by then, or any copy may claim it.
+            record.lease_expires_at = Some(retry_at + self.lease);
+        } else {
+            record.lease_expires_at = None;
+        }
+        if self.store.update(&record, failed.revision).await?.is_none() {
+            return Ok(Step::Again);
+        }
+        metrics::counter!("nrt_jobs_total", "processor" => processor.name.clone(), "outcome" => if will_retry { "retrying" } else { "dead" }).increment(1);
+        if will_retry {
+            return Ok(if delay.is_zero() {
+                Step::Again
+            } else {
+                Step::RetryAfter { attempt, delay }
+            });
+        }
+        tracing::error!(job_id = %request.job_id, attempts = attempt, "Job is dead.");
+        outcome::publish_terminal(&self.publisher, request, &record).await?;
+        Ok(Step::Done)
+    }
+
+    fn next_owner(&self) -> String {
+        let claim = self.claims.fetch_add(1, Ordering::Relaxed);
+        format!("{}#{claim}", self.instance)
+    }
+}
+
+/// A job id becomes a KV key, a directory name and an S3 key segment: ids are hex digests, so
+/// anything beyond letters, digits, `-` and `_` is refused.
+fn validate(request: &JobRequested) -> Result<(), Error> {
+    let id = &request.job_id;
+    let safe = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if safe {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest {
+            reason: format!(
+                "job_id {id:?} must be 1 to 128 letters, digits, '-' or '_' (it names a directory and an S3 prefix)"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn request(job_id: &str) -> JobRequested {
+        JobRequested {
+            job_id: job_id.into(),
+            rule: "r".into(),
+            processor: "footprint".into(),
+            processor_version: "1.0.0".into(),
+            inputs: Vec::new(),
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn job_ids_that_could_escape_a_directory_or_prefix_are_refused() {
+        assert!(validate(&request("0123abcdef_x-1")).is_ok());
+        for bad in ["", "../etc", "a/b", "a.b", "a b", "x\n", &"a".repeat(129)] {
+            let error = validate(&request(bad)).unwrap_err().to_string();
+            assert!(
+                error.starts_with("job request is invalid: job_id"),
+                "{bad:?}: {error}"
+            );
+        }
+    }
+}
