@@ -185,5 +185,4 @@ fn rejection_alert(notification: &Notification, endpoint: &str, status: u16) -> 
 }
 
 #[cfg(test)]
-#[path = "handler_tests.rs"]
 mod tests;

@@ -50,6 +50,8 @@ pub struct NotifierHandler {
     pub client: WebhookClient,
     pub deliveries: kv::Store,
     pub publisher: Publisher,
+    /// The consumers' redelivery schedule, which a `Retry-After` may lengthen but not shorten.
+    pub redelivery_delays: Vec<Duration>,
 }
 
 impl Handler for NotifierHandler {
@@ -66,6 +68,19 @@ impl Handler for NotifierHandler {
             &self.publisher,
         )
         .await
+        .map_err(|error| error.no_sooner_than(self.scheduled_delay(delivery.attempt)))
+    }
+}
+
+impl NotifierHandler {
+    /// The delay the runner would use after the `attempt`-th delivery (the last one repeats).
+    fn scheduled_delay(&self, attempt: u64) -> Duration {
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.redelivery_delays
+            .get(index)
+            .or(self.redelivery_delays.last())
+            .copied()
+            .unwrap_or_default()
     }
 }
 

@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod handler;
 pub mod jetstream;
 pub mod notification;
@@ -81,6 +83,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
         client: WebhookClient::new(&config.delivery).map_err(Error::HttpClient)?,
         deliveries: open_delivery_log(&mesh.js, config.nats.replicas).await?,
         publisher: mesh.publisher.clone(),
+        redelivery_delays: config.delivery.redelivery_delays.clone(),
     });
     let items = ensure_consumer(&mesh.js, &ITEMS).await?;
     let jobs = ensure_consumer(&mesh.js, &JOB_OUTCOMES).await?;

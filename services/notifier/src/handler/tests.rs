@@ -1,113 +1,19 @@
 //! `notify` with in-memory stores and a scripted sender: no network.
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use http::StatusCode;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::notification::{
-    EventKind,
-    tests::{item, job_failed, notification_of, webhook},
+use crate::{
+    fixtures::{item, job_failed, notification_of, webhook},
+    notification::EventKind,
 };
 
-/// Answers per endpoint name, in order; the last answer repeats.
-#[derive(Default)]
-struct ScriptedSender {
-    script: Mutex<HashMap<String, VecDeque<EndpointOutcome>>>,
-    sent: Mutex<Vec<(String, String)>>,
-    /// Endpoints that wait for another's delivery before answering: (waiter, awaited signal).
-    waits: HashMap<String, Arc<Notify>>,
-    signals: HashMap<String, Arc<Notify>>,
-}
+mod fakes;
 
-impl ScriptedSender {
-    fn answering(answers: &[(&str, EndpointOutcome)]) -> Self {
-        let sender = Self::default();
-        for (name, outcome) in answers {
-            sender
-                .script
-                .lock()
-                .unwrap()
-                .entry((*name).to_owned())
-                .or_default()
-                .push_back(outcome.clone());
-        }
-        sender
-    }
-
-    fn sent_to(&self, name: &str) -> usize {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(n, _)| n == name)
-            .count()
-    }
-}
-
-impl Sender for ScriptedSender {
-    async fn deliver(&self, endpoint: &Endpoint, notification: &Notification) -> EndpointOutcome {
-        if let Some(awaited) = self.waits.get(endpoint.name()) {
-            awaited.notified().await;
-        }
-        self.sent
-            .lock()
-            .unwrap()
-            .push((endpoint.name().to_owned(), notification.id.clone()));
-        if let Some(signal) = self.signals.get(endpoint.name()) {
-            signal.notify_one();
-        }
-        let mut script = self.script.lock().unwrap();
-        let answers = script.get_mut(endpoint.name()).expect("scripted endpoint");
-        if answers.len() > 1 {
-            answers.pop_front().unwrap()
-        } else {
-            answers.front().cloned().unwrap()
-        }
-    }
-}
-
-#[derive(Default)]
-struct MemoryLog {
-    records: Mutex<HashMap<String, Settlement>>,
-    unreadable: bool,
-    unwritable: bool,
-}
-
-impl DeliveryLog for MemoryLog {
-    async fn is_settled(&self, key: &str) -> Result<bool, StoreError> {
-        if self.unreadable {
-            return Err("bucket unavailable".into());
-        }
-        Ok(self.records.lock().unwrap().contains_key(key))
-    }
-
-    async fn record(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
-        if self.unwritable {
-            return Err("bucket unavailable".into());
-        }
-        self.records
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), settlement.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct MemoryAlerts(Mutex<Vec<Alert>>);
-
-impl Alerts for MemoryAlerts {
-    async fn raise(&self, alert: Alert) -> Result<(), StoreError> {
-        self.0.lock().unwrap().push(alert);
-        Ok(())
-    }
-}
+use fakes::{MemoryAlerts, MemoryLog, ScriptedSender};
 
 fn endpoint(name: &str, events: &[EventKind]) -> Endpoint {
     Endpoint::new(webhook(name, events)).unwrap()
