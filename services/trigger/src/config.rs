@@ -24,6 +24,7 @@ log_format = "json"
 listen = "0.0.0.0:9090"
 "#;
 
+/// Everything the trigger needs from outside; `nrtmesh dev` builds it in code.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {

@@ -1,6 +1,7 @@
 use nrt_nats::{ConsumerError, HandlerError, MeshError, PublishError, TopologyError};
 use nrt_registry::RegistryError;
 
+/// What can go wrong in the trigger: at start (files, NATS) and per product (decode, publish).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read rules file {file}")]

@@ -18,6 +18,7 @@ pub struct Verdict<'r> {
 }
 
 impl Verdict<'_> {
+    /// Whether the rule fires: every condition holds.
     pub fn is_match(&self) -> bool {
         self.mismatch.is_none()
     }

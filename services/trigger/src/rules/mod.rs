@@ -73,10 +73,12 @@ impl Rules {
         file::parse(text, "<inline>", registry)
     }
 
+    /// The rules in file order.
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter()
     }
 
+    /// The rule named `name`.
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|rule| rule.name == name)
     }
@@ -122,6 +124,7 @@ pub struct Comparison {
     pub value: Operand,
 }
 
+/// How an attribute compares with the value, written in lower case in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
