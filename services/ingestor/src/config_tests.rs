@@ -1,0 +1,145 @@
+use super::*;
+
+const CDSE: &str = "https://catalogue.dataspace.copernicus.eu/odata/v1";
+
+fn load_text(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ingestor.toml");
+    std::fs::write(&file, text).unwrap();
+    load(Some(&file))
+}
+
+fn feed_table(extra: &str) -> String {
+    format!("[[feeds]]\nname = \"cdse\"\nkind = \"cdse-odata\"\nurl = \"{CDSE}\"\n{extra}")
+}
+
+fn error_text(text: &str) -> String {
+    nrt_nats::describe_error(&load_text(text).unwrap_err())
+}
+
+#[test]
+fn a_full_feed_table_sets_every_key() {
+    let config = load_text(&feed_table(
+        "collection = \"SENTINEL-2\"\nproduct_type = \"S2MSI1C\"\npoll_interval_secs = 0.5\n\
+         page_size = 1000\nstart_from = \"2026-01-01T00:00:00Z\"\nrequest_timeout_secs = 10\n\
+         alert_after_failures = 4\nretry_attempts = 2\nretry_min_delay_secs = 0.1\n\
+         retry_max_delay_secs = 5\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.feeds,
+        [FeedConfig {
+            name: "cdse".into(),
+            kind: FeedKind::CdseOdata,
+            url: Url::parse(CDSE).unwrap(),
+            collection: Some("SENTINEL-2".into()),
+            product_type: Some("S2MSI1C".into()),
+            poll_interval: Duration::from_millis(500),
+            page_size: 1000,
+            start_from: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+            request_timeout: Duration::from_secs(10),
+            alert_after_failures: 4,
+            retry: RetryPolicy {
+                attempts: 2,
+                min_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(5),
+            },
+        }]
+    );
+    assert_eq!(config.health.listen, Some("0.0.0.0:9090".parse().unwrap()));
+}
+
+#[test]
+fn omitted_feed_keys_take_the_documented_defaults() {
+    let config = load_text(&feed_table("")).unwrap();
+    assert_eq!(
+        config.feeds,
+        [FeedConfig::cdse("cdse", Url::parse(CDSE).unwrap())]
+    );
+}
+
+#[test]
+fn the_environment_overrides_nested_keys() {
+    // SAFETY: no other test of this crate reads or writes INGESTOR__NATS__URL.
+    unsafe { std::env::set_var("INGESTOR__NATS__URL", "nats://nats-0:4222") };
+    let config = load_text(&feed_table(""));
+    unsafe { std::env::remove_var("INGESTOR__NATS__URL") };
+    assert_eq!(config.unwrap().nats.url, "nats://nats-0:4222");
+}
+
+#[test]
+fn no_feed_at_all_is_refused() {
+    assert_eq!(
+        load(None).unwrap_err().to_string(),
+        "configuration key feeds is invalid: no feed is configured; add a [[feeds]] table"
+    );
+}
+
+#[test]
+fn a_missing_required_key_is_named_with_its_feed_index() {
+    let text = format!(
+        "{}[[feeds]]\nname = \"second\"\nkind = \"cdse-odata\"\n",
+        feed_table("")
+    );
+    assert_eq!(
+        error_text(&text),
+        "configuration key feeds[1].url is invalid: is required"
+    );
+}
+
+#[test]
+fn invalid_values_are_refused_by_key() {
+    for (extra, key) in [
+        ("page_size = 1001\n", "feeds[0].page_size"),
+        ("page_size = 0\n", "feeds[0].page_size"),
+        ("page_size = -5\n", "feeds[0].page_size"),
+        ("poll_interval_secs = 0\n", "feeds[0].poll_interval_secs"),
+        (
+            "request_timeout_secs = -1\n",
+            "feeds[0].request_timeout_secs",
+        ),
+        ("start_from = \"yesterday\"\n", "feeds[0].start_from"),
+        (
+            "alert_after_failures = 0\n",
+            "feeds[0].alert_after_failures",
+        ),
+        ("collection = \"\"\n", "feeds[0].collection"),
+        (
+            "retry_min_delay_secs = 10\nretry_max_delay_secs = 1\n",
+            "feeds[0].retry_min_delay_secs",
+        ),
+    ] {
+        let error = error_text(&feed_table(extra));
+        assert!(
+            error.starts_with(&format!("configuration key {key} is invalid")),
+            "{extra}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_url_kind_or_name_is_refused_by_key() {
+    let text = "[[feeds]]\nname = \"a\"\nkind = \"cdse-odata\"\nurl = \"not a url\"\n";
+    assert!(error_text(text).starts_with("configuration key feeds[0].url is invalid"));
+    let text = "[[feeds]]\nname = \"a\"\nkind = \"cdse-odata\"\nurl = \"ftp://example.org/x\"\n";
+    assert!(error_text(text).starts_with("configuration key feeds[0].url is invalid"));
+    let text = format!("[[feeds]]\nname = \"a\"\nkind = \"stac\"\nurl = \"{CDSE}\"\n");
+    assert!(error_text(&text).contains("feeds[0].kind is invalid: \"stac\""));
+    let text = format!("[[feeds]]\nname = \"a b\"\nkind = \"cdse-odata\"\nurl = \"{CDSE}\"\n");
+    assert!(error_text(&text).starts_with("configuration key feeds[0].name is invalid"));
+}
+
+#[test]
+fn duplicate_feed_names_are_refused() {
+    let text = format!("{}{}", feed_table(""), feed_table(""));
+    assert_eq!(
+        error_text(&text),
+        "configuration key feeds[1].name is invalid: \"cdse\" is already the name of feeds[0]"
+    );
+}
+
+#[test]
+fn an_unknown_feed_key_is_named() {
+    let error = error_text(&feed_table("pagesize = 10\n"));
+    assert!(error.contains("pagesize"), "{error}");
+}

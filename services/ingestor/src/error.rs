@@ -1,0 +1,105 @@
+use std::time::Duration;
+
+use nrt_nats::{MeshError, PublishError, TopologyError, async_nats};
+use nrt_runtime::config::ConfigError;
+
+/// What can go wrong in the ingestor. Feed faults name the URL; the feed's name is added by the
+/// poller's log and alert.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not start the health server")]
+    Health(#[source] std::io::Error),
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("could not build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+
+    #[error("no answer from {url} within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered {status}: {detail}")]
+    Status {
+        url: String,
+        status: u16,
+        /// The server's `Retry-After`, honoured before the next attempt.
+        retry_after: Option<Duration>,
+        detail: String,
+    },
+    #[error("{url} answered more than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+    #[error("{url} answered a body that is not an OData page")]
+    Malformed {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{url} answered JSON without a `value` array")]
+    NoValue { url: String },
+    #[error("{url} answered an @odata.nextLink that is not a URL: {link:?}")]
+    NextLink { url: String, link: String },
+
+    #[error("could not publish product {key}")]
+    Publish {
+        key: String,
+        #[source]
+        source: PublishError,
+    },
+    #[error("could not dead-letter an entry of {url}")]
+    DeadLetter {
+        url: String,
+        #[source]
+        source: PublishError,
+    },
+    #[error("could not read the cursor of feed {feed}")]
+    CursorRead {
+        feed: String,
+        #[source]
+        source: async_nats::Error,
+    },
+    #[error("the stored cursor of feed {feed} is not valid")]
+    CursorDecode {
+        feed: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("could not commit the cursor of feed {feed}")]
+    CursorWrite {
+        feed: String,
+        #[source]
+        source: async_nats::Error,
+    },
+    #[error("the cursor of feed {feed} kept changing under this replica")]
+    CursorContended { feed: String },
+}
+
+impl Error {
+    /// Worth asking the feed again soon: the same request may succeed. A 4xx other than 429
+    /// will not (the query or the URL is wrong), nor will a body that is too large.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. }
+            | Self::Request { .. }
+            | Self::Malformed { .. }
+            | Self::NoValue { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The delay the feed asked for before the next request.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
