@@ -1,11 +1,14 @@
-//! Deliver one event to every webhook that wants it, each endpoint at most once.
+//! Deliver one event to every webhook that wants it, and to each only once where that can be
+//! known.
 //!
 //! Endpoints of one event are delivered concurrently, so a slow one holds up no other. Each
-//! endpoint's settled outcome (a 2xx, or a rejection) is recorded under
+//! endpoint's settled outcome (a 2xx, or a rejection) is recorded in a key-value bucket under
 //! `stable_hash(event id, endpoint name)`; when the event comes back because another endpoint was
-//! unreachable, recorded endpoints are skipped. What stays at-least-once: a crash (or a failed
-//! record write) between an endpoint's 2xx and its record re-sends to that endpoint on
-//! redelivery, with the same `webhook-id` so the receiver can drop the repeat.
+//! unreachable, recorded endpoints are skipped. What stays at-least-once, with the same
+//! `webhook-id` each time so the receiver can drop the repeat:
+//! - a crash, or a failed record write, between an endpoint's 2xx and its record;
+//! - a 2xx that never reached the notifier (the endpoint acted, then the attempt timed out);
+//! - a replay of the stream after the records expired (`jetstream::DELIVERIES_BUCKET`).
 
 use std::{future::Future, time::Duration};
 
@@ -121,7 +124,7 @@ async fn settle(
     if log.is_settled(&key).await.map_err(log_error)? {
         metrics::counter!("nrt_webhook_deliveries_total", "endpoint" => name.to_owned(), "outcome" => "skipped")
             .increment(1);
-        tracing::debug!(webhook = name, event_id = %notification.id, "Already delivered; skipped.");
+        tracing::debug!(webhook = name, event_id = %notification.id, "Already settled for this webhook; skipped.");
         return Ok(None);
     }
     let (outcome, status) = match sender.deliver(endpoint, notification).await {

@@ -9,11 +9,24 @@ use crate::config::WebhookConfig;
 
 /// The kinds of event a webhook can subscribe to, as written in its `events` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum EventKind {
     ItemPublished,
     JobFailed,
     JobDead,
+}
+
+impl TryFrom<String> for EventKind {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        [Self::ItemPublished, Self::JobFailed, Self::JobDead]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                format!("{name:?} is not an event kind; use item-published, job-failed or job-dead")
+            })
+    }
 }
 
 impl EventKind {

@@ -100,6 +100,11 @@ impl fmt::Debug for SigningKey {
 }
 
 /// The `webhook-signature` value for `body` sent as `id` at `timestamp` (Unix seconds).
+///
+/// The specification asks for ids without `.` so that `id.timestamp.body` splits one way only.
+/// Event ids built from product keys can hold dots (`….EOF`); that stays unambiguous because
+/// [`verify`] reads the timestamp as an integer near the receiver's clock and a CloudEvent body
+/// starts with `{`, so no other split passes.
 pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &[u8]) -> String {
     let tag = key
         .mac(id, &timestamp.to_string(), body)

@@ -6,14 +6,15 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
 use notifier::{ITEMS, JOB_OUTCOMES, notification::EventKind, signature};
-use nrt_events::{
-    Alert, DeadLetter, Envelope, EventData, ItemPublished, JobDead, JobFailed, streams,
-};
+use nrt_events::{Alert, DeadLetter, Envelope, EventData, streams};
 use nrt_nats::{EventTap, NatsServer, Publisher};
 use nrt_runtime::shutdown;
-use support::{Answer, Receiver, WAIT, config, delivery, wait_until_settled, webhook};
+use support::{
+    Answer, Receiver, WAIT, config, delivery,
+    events::{item, job_dead, job_failed},
+    wait_until_settled, webhook,
+};
 
 struct Running {
     nats: NatsServer,
@@ -66,47 +67,6 @@ impl Running {
     async fn stop(self) {
         self.stop.trigger();
         self.service.await.unwrap().unwrap();
-    }
-}
-
-fn item(collection: &str) -> ItemPublished {
-    ItemPublished {
-        item_id: "S2B_MSIL2A_20260101T101329_N0511_R022_T32TMS_20260101T122025".into(),
-        collection: collection.into(),
-        item_href: format!("s3://catalogue/{collection}/items/S2B_MSIL2A_20260101T101329.json"),
-        job_id: "3c9e1f0a7b6d4e2c8a5f1d3b9e7c0a6f".into(),
-        processor: "snow-cover".into(),
-        input_keys: vec!["S2B_MSIL2A_20260101T101329_N0511_R022_T32TMS_20260101T122025".into()],
-        datetime: Some(Utc::now()),
-        bbox: Some(vec![8.99, 45.04, 10.41, 46.05]),
-        published_at: Utc::now(),
-    }
-}
-
-fn job_failed() -> JobFailed {
-    JobFailed {
-        job_id: "3c9e1f0a7b6d4e2c8a5f1d3b9e7c0a6f".into(),
-        rule: "snow-alps".into(),
-        processor: "snow-cover".into(),
-        processor_version: "1.2.0".into(),
-        attempt: 2,
-        input_keys: vec!["S2B_MSIL2A_20260101T101329_N0511_R022_T32TMS_20260101T122025".into()],
-        reason: "exited with code 3".into(),
-        exit_code: Some(3),
-        log_tail: vec!["ERROR no cloud mask in product".into()],
-        will_retry: true,
-    }
-}
-
-fn job_dead() -> JobDead {
-    JobDead {
-        job_id: "3c9e1f0a7b6d4e2c8a5f1d3b9e7c0a6f".into(),
-        rule: "snow-alps".into(),
-        processor: "snow-cover".into(),
-        processor_version: "1.2.0".into(),
-        attempts: 3,
-        input_keys: vec!["S2B_MSIL2A_20260101T101329_N0511_R022_T32TMS_20260101T122025".into()],
-        reason: "used its 3 attempts".into(),
     }
 }
 

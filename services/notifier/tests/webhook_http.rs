@@ -6,35 +6,19 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
 use http::StatusCode;
 use notifier::{
     notification::{EventKind, Notification},
     signature::{self, VerifyError},
     webhook::{Endpoint, EndpointOutcome, WebhookClient},
 };
-use nrt_events::{Envelope, EventData, ItemPublished};
-use support::{Answer, Receiver, delivery, webhook};
+use nrt_events::{Envelope, EventData};
+use support::{Answer, Receiver, delivery, events, webhook};
 
 fn published() -> Notification {
     let event = Envelope::new(
         "/nrt-mesh/catalogue-publisher",
-        ItemPublished {
-            item_id:
-                "S1A_OPER_AUX_POEORB_OPOD_20210301T144249_V20140411T225944_20140413T005944.EOF"
-                    .into(),
-            collection: "orbits".into(),
-            item_href: "s3://catalogue/orbits/items/x.json".into(),
-            job_id: "7d1f0c6e2b9a4e3f8c5d1a0b9e8f7c6d".into(),
-            processor: "orbit-check".into(),
-            input_keys: vec![
-                "S1A_OPER_AUX_POEORB_OPOD_20210301T144249_V20140411T225944_20140413T005944.EOF"
-                    .into(),
-            ],
-            datetime: None,
-            bbox: None,
-            published_at: Utc::now(),
-        },
+        events::item_about(events::recorded(events::ORBIT_PRODUCT), "orbits"),
     );
     Notification::decode(&event.data.subject(), Bytes::from(event.to_json())).unwrap()
 }

@@ -106,6 +106,8 @@ fn a_name_must_be_usable_as_a_metric_label() {
 fn an_unknown_event_kind_is_named() {
     let error = error_of(&HOOK.replace("\"item-published\"", "\"item-deleted\""));
     assert!(error.contains("item-deleted"), "{error}");
+    assert!(error.contains("webhooks[0]"), "{error}");
+    assert!(error.contains("job-failed"), "{error}");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
+pub mod events;
+
 use std::{
     collections::VecDeque,
     net::SocketAddr,
