@@ -170,13 +170,53 @@ async fn a_process_past_its_timeout_is_killed_and_the_attempt_fails() {
     assert_eq!(failed.exit_code, None);
     assert!(!failed.will_retry);
     let _: JobDead = next_lifecycle(&mut lifecycle).await;
-    let pid = harness.sleeper_pid();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| stat.contains(") Z")),
-        "process {pid} is gone"
-    );
+    harness.wait_gone(&harness.pid_of("sleeper").await).await;
+}
+
+#[tokio::test]
+async fn a_launcher_that_loses_its_lease_kills_the_process() {
+    let harness = Harness::start().await;
+    let mut lifecycle = harness.tap(streams::JOBS.name, "jobs.>").await;
+    harness
+        .request(job("holder", "job-stolen", &[S2_GRANULE]))
+        .await;
+    let _: JobStarted = next_lifecycle(&mut lifecycle).await;
+
+    // Another launcher moves the record, as one that took the job over would.
+    let kv = harness.js.get_key_value(streams::KV_JOBS).await.unwrap();
+    let entry = kv.entry("job-stolen").await.unwrap().unwrap();
+    let mut stolen: JobRecord = serde_json::from_slice(&entry.value).unwrap();
+    stolen.owner = Some("other-launcher#7".into());
+    stolen.lease_expires_at = Some(Utc::now() + TimeDelta::minutes(10));
+    kv.update(
+        "job-stolen",
+        serde_json::to_vec(&stolen).unwrap().into(),
+        entry.revision,
+    )
+    .await
+    .unwrap();
+
+    // The next renewal loses its compare-and-set: the process dies, the record stays theirs.
+    harness.wait_gone(&harness.pid_of("holder").await).await;
+    let record = harness.record("job-stolen").await.unwrap();
+    assert_eq!(record.owner.as_deref(), Some("other-launcher#7"));
+    assert_eq!(record.state, JobState::Running);
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_job_finish_before_the_launcher_stops() {
+    let mut harness = Harness::start().await;
+    let mut lifecycle = harness.tap(streams::JOBS.name, "jobs.>").await;
+    harness
+        .request(job("slow", "job-drained", &[S2_GRANULE]))
+        .await;
+    let _: JobStarted = next_lifecycle(&mut lifecycle).await;
+
+    harness.stop_launcher().await;
+    let succeeded: JobSucceeded = next_lifecycle(&mut lifecycle).await;
+    assert_eq!(succeeded.job_id, "job-drained");
+    let record = harness.record("job-drained").await.unwrap();
+    assert_eq!(record.state, JobState::Succeeded);
 }
 
 #[tokio::test]

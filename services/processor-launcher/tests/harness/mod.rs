@@ -27,6 +27,9 @@ exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
 /// Records its pid, then outlives any timeout.
 const SLEEPER: &str = r#"echo $$ > "$PID_FILE"
 exec sleep 60"#;
+/// Takes a while, then runs the real processor.
+const SLOW: &str = r#"sleep 2
+exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
 /// Writes a name with a control character and tries to write outside its output directory.
 const UNSAFE_NAMES: &str = r#"printf ok > "$1/good.txt"
 printf x > "$1/../escaped.txt"
@@ -183,11 +186,41 @@ impl Harness {
             .collect()
     }
 
-    pub fn sleeper_pid(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sleeper.pid"))
-            .unwrap()
-            .trim()
-            .to_owned()
+    /// The pid a sleeper script (`sleeper` or `holder`) recorded, once it has.
+    pub async fn pid_of(&self, processor: &str) -> String {
+        let path = self.dir.path().join(format!("{processor}.pid"));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(pid) = std::fs::read_to_string(&path)
+                && pid.ends_with('\n')
+            {
+                return pid.trim().to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{processor} never started"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the process is gone (or a zombie left for init to reap).
+    pub async fn wait_gone(&self, pid: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => true,
+                Ok(stat) => stat.contains(") Z"),
+            };
+            if gone {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "process {pid} still runs"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -245,6 +278,7 @@ fn write_registry(dir: &Path) {
         ("counted.sh", COUNTED),
         ("sleeper.sh", SLEEPER),
         ("unsafe-names.sh", UNSAFE_NAMES),
+        ("slow.sh", SLOW),
     ] {
         let path = scripts.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -275,6 +309,18 @@ command = ["scripts/sleeper.sh"]
 env = {{ PID_FILE = "{dir}/sleeper.pid" }}
 timeout_secs = 1
 max_attempts = 1
+
+[processors.holder]
+version = "1.0.0"
+command = ["scripts/sleeper.sh"]
+env = {{ PID_FILE = "{dir}/holder.pid" }}
+timeout_secs = 120
+max_attempts = 1
+
+[processors.slow]
+version = "1.0.0"
+command = ["scripts/slow.sh"]
+env = {{ FOOTPRINT = "{footprint}" }}
 
 [processors.unsafe-names]
 version = "1.0.0"
