@@ -7,17 +7,18 @@
 
 mod attempt;
 mod claim;
-pub mod command;
+mod command;
 pub mod config;
 pub mod decision;
 mod error;
+mod failure;
 mod jetstream;
 mod launcher;
 pub mod manifest;
 mod outcome;
-pub mod process;
+mod process;
 pub mod record;
-pub mod staging;
+mod staging;
 mod store;
 mod workspace;
 

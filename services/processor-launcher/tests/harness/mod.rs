@@ -1,13 +1,12 @@
 //! A launcher over a real nats-server and a real SeaweedFS, with a registry of test processors:
 //! the real `nrt-footprint` and small shell scripts written into the test's directory.
 
-use std::{
-    collections::BTreeMap,
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    sync::OnceLock,
-    time::Duration,
-};
+// Each test file uses part of the harness.
+#![allow(dead_code)]
+
+mod processors;
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use async_nats::jetstream::{self, consumer::pull};
 use bytes::Bytes;
@@ -20,20 +19,6 @@ use processor_launcher::{CONSUMER, Config, JobRecord};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const BUCKET: &str = "outputs";
-
-/// Appends one line per run to `$RUN_LOG`, then runs the real processor.
-const COUNTED: &str = r#"echo "run $1" >> "$RUN_LOG"
-exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
-/// Records its pid, then outlives any timeout.
-const SLEEPER: &str = r#"echo $$ > "$PID_FILE"
-exec sleep 60"#;
-/// Takes a while, then runs the real processor.
-const SLOW: &str = r#"sleep 2
-exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
-/// Writes a name with a control character and tries to write outside its output directory.
-const UNSAFE_NAMES: &str = r#"printf ok > "$1/good.txt"
-printf x > "$1/../escaped.txt"
-printf x > "$1/bad$(printf '\001')name.txt""#;
 
 pub struct Harness {
     pub nats: NatsServer,
@@ -53,7 +38,7 @@ impl Harness {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        write_registry(dir.path());
+        processors::write_registry(dir.path());
         Self {
             publisher: Publisher::new(js.clone(), "test"),
             nats,
@@ -270,100 +255,3 @@ pub fn golden(name: &str) -> ProductDiscovered {
 pub const S2_GRANULE: &str = "S2A_MSIL1C_20200808T010311_N0500_R045_T54PXA_20230413T212505";
 pub const S1_SLICE: &str = "S1C_IW_GRDH_1SDV_20260101T001022_20260101T001052_005702_00B654_2A4D";
 pub const AUX_PRODUCT: &str = "S1A_AUX_INS_V20140406T010000_G20140409T142540";
-
-fn write_registry(dir: &Path) {
-    let scripts = dir.join("scripts");
-    std::fs::create_dir_all(&scripts).unwrap();
-    for (name, body) in [
-        ("counted.sh", COUNTED),
-        ("sleeper.sh", SLEEPER),
-        ("unsafe-names.sh", UNSAFE_NAMES),
-        ("slow.sh", SLOW),
-    ] {
-        let path = scripts.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let footprint = footprint_binary().display().to_string();
-    let dir = dir.display();
-    // Scripts are named relative to the registry's directory, as operators write them.
-    let registry = format!(
-        r#"
-[processors.footprint]
-version = "1.0.0"
-command = ["{footprint}", "--manifest", "{{manifest}}"]
-timeout_secs = 60
-max_attempts = 2
-retry_delays_secs = [1]
-
-[processors.counted]
-version = "1.0.0"
-command = ["scripts/counted.sh", "{{job_id}}"]
-env = {{ RUN_LOG = "{dir}/runs.log", FOOTPRINT = "{footprint}" }}
-max_attempts = 2
-retry_delays_secs = [1]
-
-[processors.sleeper]
-version = "1.0.0"
-command = ["scripts/sleeper.sh"]
-env = {{ PID_FILE = "{dir}/sleeper.pid" }}
-timeout_secs = 1
-max_attempts = 1
-
-[processors.holder]
-version = "1.0.0"
-command = ["scripts/sleeper.sh"]
-env = {{ PID_FILE = "{dir}/holder.pid" }}
-timeout_secs = 120
-max_attempts = 1
-
-[processors.slow]
-version = "1.0.0"
-command = ["scripts/slow.sh"]
-env = {{ FOOTPRINT = "{footprint}" }}
-
-[processors.unsafe-names]
-version = "1.0.0"
-command = ["scripts/unsafe-names.sh", "{{output_dir}}"]
-max_attempts = 1
-"#
-    );
-    std::fs::write(format!("{dir}/processors.toml"), registry).unwrap();
-}
-
-/// The real processor, built into this test executable's target directory: Cargo gives a test
-/// the path of its own package's binaries only, so the test builds `nrt-footprint` itself (a
-/// no-op when it is up to date) with the profile the tests were built with.
-pub fn footprint_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            // <target>/<profile>/deps/<test>
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_owned();
-            let target_dir = profile_dir.parent().unwrap();
-            let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
-                Some("debug") => "dev".to_owned(),
-                Some(other) => other.to_owned(),
-                None => panic!("unexpected test path {}", exe.display()),
-            };
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "nrt-footprint",
-                    "--profile",
-                    &profile,
-                ])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "building nrt-footprint failed");
-            profile_dir.join("nrt-footprint")
-        })
-        .clone()
-}
