@@ -2,6 +2,8 @@
 
 mod coverage;
 #[cfg(test)]
+mod coverage_tests;
+#[cfg(test)]
 mod tests;
 
 use nrt_events::{JobOutput, JobSucceeded};
