@@ -57,10 +57,11 @@ pub enum Error {
         #[source]
         source: PublishError,
     },
-    #[error("job {job_id} is held by {owner} until its lease ends")]
+    #[error("job {job_id} waits for {awaited}")]
     Held {
         job_id: String,
-        owner: String,
+        /// The lease of another launcher, or the job's own retry time.
+        awaited: String,
         retry_after: Duration,
     },
     #[error("job {job_id} failed attempt {attempt}; the next one follows in {retry_after:?}")]
@@ -100,6 +101,52 @@ impl HandlerError for Error {
                 Some(*retry_after)
             }
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_and_retries_are_redelivered_after_their_own_delay() {
+        let held = Error::Held {
+            job_id: "j".into(),
+            awaited: "the lease of a#1".into(),
+            retry_after: Duration::from_secs(31),
+        };
+        let retry = Error::RetryScheduled {
+            job_id: "j".into(),
+            attempt: 1,
+            retry_after: Duration::from_secs(30),
+        };
+        for (error, delay) in [(held, 31), (retry, 30)] {
+            assert!(HandlerError::is_transient(&error));
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(delay)));
+        }
+    }
+
+    #[test]
+    fn requests_that_can_never_run_are_permanent() {
+        let errors = [
+            Error::InvalidRequest {
+                reason: "bad".into(),
+            },
+            Error::UnknownProcessor {
+                job_id: "j".into(),
+                processor: "p".into(),
+            },
+            Error::VersionMismatch {
+                job_id: "j".into(),
+                processor: "p".into(),
+                requested: "2".into(),
+                registered: "1".into(),
+            },
+        ];
+        for error in errors {
+            assert!(!error.is_transient(), "{error}");
+            assert_eq!(error.retry_after(), None);
         }
     }
 }

@@ -125,12 +125,15 @@ impl Launcher {
                     Step::Done
                 }
                 (Decision::Wait(retry_after), found) => {
-                    let owner = found
-                        .and_then(|found| found.record.owner)
-                        .unwrap_or_else(|| "its retry schedule".into());
+                    let awaited = match found.map(|found| found.record) {
+                        Some(JobRecord {
+                            owner: Some(owner), ..
+                        }) => format!("the lease of {owner}"),
+                        _ => "its retry time".to_owned(),
+                    };
                     return Err(Error::Held {
                         job_id: request.job_id.clone(),
-                        owner,
+                        awaited,
                         retry_after,
                     });
                 }
