@@ -139,7 +139,8 @@ fn include_item(collection: &mut Collection, item: &Item) -> bool {
     };
     let extent = &mut collection.extent;
     if is_first {
-        // A new collection's extent is its first item's, not the whole world.
+        // A new collection's extent is its first item's, not the whole world (unless that item
+        // has no geometry: then the world it is, as nothing narrower is known).
         extent.spatial.bbox = vec![item.bbox.unwrap_or_default()];
         extent.temporal.interval = vec![[start, end]];
     } else {

@@ -73,6 +73,7 @@ impl<S: ObjectStore> Catalogue<S> {
             job_id: job.job_id.clone(),
             processor: job.processor.clone(),
             input_keys: job.inputs.iter().map(|input| input.key.clone()).collect(),
+            // A range is announced by its start: what a subscriber sorts and filters on.
             datetime: item_time(&item).map(|time| match time {
                 ItemTime::Instant(instant) => instant,
                 ItemTime::Range { start, .. } => start,

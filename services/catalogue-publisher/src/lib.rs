@@ -2,7 +2,7 @@
 //! catalogue in S3, then announces it on `catalogue.published.<collection>`.
 //!
 //! The catalogue follows the STAC best-practice layout (see [`layout`]); shared documents are
-//! updated by S3 conditional writes (see [`store`]); with the `schema` feature, [`schema`] offers an
+//! updated by S3 conditional writes (see [`store`]); with the `schema` feature, `schema` offers an
 //! offline validator for the items and collections it writes.
 
 pub mod catalogue;

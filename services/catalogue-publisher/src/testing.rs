@@ -30,6 +30,7 @@ pub fn output(job_id: &str, path: &str, media_type: &str, size: u64) -> JobOutpu
         bucket: "outputs".into(),
         key: format!("jobs/footprint/{job_id}/{path}"),
         size,
+        // 64 hex digits, different per file: the bytes themselves never exist in unit tests.
         sha256: nrt_events::stable_hash([path]).repeat(2),
         media_type: Some(media_type.into()),
     }

@@ -43,10 +43,12 @@ pub fn item_id(job: &JobSucceeded) -> String {
 /// Builds the one STAC 1.1.0 item of a succeeded job: every output file of the job is one of its
 /// assets. (A later change may split outputs into several items when a sidecar asks for it.)
 ///
-/// Geometry and time come from the processor's sidecar when it gives them, else from the inputs
-/// (the sidecar fields `geometry`, `datetime`, `start_datetime`, `end_datetime`); the item links to its collection and the root catalog relatively, to
-/// itself absolutely, and to each input with a `derived_from` link. The same job always gives
-/// the same item, so writing it again is harmless.
+/// Geometry and time come from the processor's sidecar when it gives them (its fields
+/// `geometry`, `datetime`, `start_datetime`, `end_datetime`), else from the inputs: one
+/// footprint, or the union of several; the sensing window, an instant when it has no length.
+/// The item links to its collection and the root catalog relatively, to itself absolutely, and
+/// to each input with a `derived_from` link. The same job always gives the same item, so writing
+/// it again is harmless.
 ///
 /// Errors are reasons the job cannot be catalogued as it is.
 pub fn build_item(job: &JobSucceeded, context: &ItemContext<'_>) -> Result<Item, String> {

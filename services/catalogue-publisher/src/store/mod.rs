@@ -190,17 +190,23 @@ impl ObjectStore for S3Store {
         };
         match request.send().await {
             Ok(_) => Ok(Written::Yes),
-            // 412: the condition failed; 409: AWS saw a concurrent conditional write win.
-            Err(error)
-                if matches!(
-                    error.raw_response().map(|r| r.status().as_u16()),
-                    Some(409 | 412)
-                ) =>
-            {
-                Ok(Written::PreconditionFailed)
-            }
+            Err(error) if lost_race(&error) => Ok(Written::PreconditionFailed),
             Err(error) => Err(self.error("PutObject", key, error)),
         }
+    }
+}
+
+/// Whether a conditional write failed because another writer changed the object: 412 when the
+/// condition failed, 409 when AWS saw a concurrent conditional write win, and 404 `NoSuchKey`
+/// when AWS answers `If-Match` on a key deleted since it was read.
+fn lost_race<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error
+        .raw_response()
+        .map(|response| response.status().as_u16())
+    {
+        Some(409 | 412) => true,
+        Some(404) => error.code() == Some("NoSuchKey"),
+        _ => false,
     }
 }
 
