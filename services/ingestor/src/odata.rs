@@ -15,6 +15,9 @@ pub struct Page {
     pub next_link: Option<Url>,
 }
 
+/// The largest `$skip` CDSE serves; deeper pages must be asked for from a newer cursor.
+pub const MAX_SKIP: u64 = 10_000;
+
 /// `{url}/Products?$filter=PublicationDate ge <since>[ and Collection/Name eq 'X'][ and
 /// <productType>]&$orderby=PublicationDate asc&$top=N&$expand=Attributes`.
 ///
@@ -59,6 +62,15 @@ pub fn download_href(feed: &FeedConfig, id: &str) -> String {
         "{}/Products({id})/$value",
         base.as_str().trim_end_matches('/')
     )
+}
+
+/// Whether following `next_link` would ask for more than CDSE's `$skip` limit.
+pub fn is_beyond_skip_limit(next_link: &Url) -> bool {
+    next_link
+        .query_pairs()
+        .find(|(name, _)| name == "$skip")
+        .and_then(|(_, skip)| skip.parse::<u64>().ok())
+        .is_some_and(|skip| skip > MAX_SKIP)
 }
 
 /// An OData string literal: quoted, with quotes doubled.
@@ -173,6 +185,21 @@ mod tests {
             download_href(&feed, "abc"),
             "http://127.0.0.1:8080/odata/v1/Products(abc)/$value"
         );
+    }
+
+    #[test]
+    fn next_links_past_the_skip_limit_are_recognised() {
+        let link = |skip: u64| {
+            Url::parse(&format!(
+                "http://replay/odata/v1/Products?%24top=1000&%24skip={skip}"
+            ))
+            .unwrap()
+        };
+        assert!(!is_beyond_skip_limit(&link(MAX_SKIP)));
+        assert!(is_beyond_skip_limit(&link(MAX_SKIP + 1000)));
+        assert!(!is_beyond_skip_limit(
+            &Url::parse("http://replay/Products?page=2").unwrap()
+        ));
     }
 
     #[test]

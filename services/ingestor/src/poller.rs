@@ -16,7 +16,7 @@ use crate::{
     cursor::{self, CasOutcome, Cursor, CursorStore, StoredCursor},
     handler::{PageOutcome, handle_page},
     http::FeedSource,
-    odata::products_url,
+    odata::{is_beyond_skip_limit, products_url},
 };
 
 /// PubAcks awaited at once while publishing a page.
@@ -119,7 +119,8 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
     /// Reads every page published since the cursor, committing the cursor after each page.
     pub async fn poll(&self, shutdown: &Shutdown) -> Result<PollReport, Error> {
         let mut stored = self.current_cursor().await?;
-        let mut url = products_url(&self.feed, stored.cursor.published_at);
+        let mut asked_from = stored.cursor.published_at;
+        let mut url = products_url(&self.feed, asked_from);
         let mut report = PollReport {
             pages: 0,
             discovered: 0,
@@ -153,10 +154,19 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
             report.discovered += outcome.discovered.len();
             report.rejected += outcome.rejected.len();
             report.cursor = stored.cursor.clone();
-            match page.next_link {
-                Some(next) if !shutdown.is_requested() => url = next,
-                _ => return Ok(report),
-            }
+            url = match page.next_link {
+                _ if shutdown.is_requested() => return Ok(report),
+                None => return Ok(report),
+                // Deep backlogs outrun CDSE's $skip limit: ask again from the cursor reached,
+                // unless it has not moved (then only paging on can make progress).
+                Some(next)
+                    if is_beyond_skip_limit(&next) && stored.cursor.published_at > asked_from =>
+                {
+                    asked_from = stored.cursor.published_at;
+                    products_url(&self.feed, asked_from)
+                }
+                Some(next) => next,
+            };
         }
     }
 

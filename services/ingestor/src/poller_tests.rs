@@ -219,6 +219,23 @@ async fn a_streak_of_failed_polls_raises_one_alert_naming_the_feed_and_reason() 
 }
 
 #[tokio::test]
+async fn a_next_link_past_the_skip_limit_is_replaced_by_a_query_from_the_cursor() {
+    let deep = "http://feed/odata/v1/Products?%24top=100&%24skip=10100";
+    let poller = poller(ScriptedSource::answering([
+        page(&[entity("a", "2026-01-01T00:00:01Z")], Some(deep)),
+        page(&[entity("a", "2026-01-01T00:00:01Z")], Some(deep)),
+    ]));
+    poller.poll(&Shutdown::default()).await.unwrap();
+    let requested = poller.source.requested.lock().unwrap().clone();
+    assert_eq!(
+        requested[1],
+        products_url(&feed(), "2026-01-01T00:00:01Z".parse().unwrap())
+    );
+    // The cursor did not move on the second page: only paging on can make progress.
+    assert_eq!(requested[2].as_str(), deep);
+}
+
+#[tokio::test]
 async fn a_new_feed_stores_its_start_before_any_product() {
     let poller = poller(ScriptedSource::answering([]));
     let report = poller.poll(&Shutdown::default()).await.unwrap();

@@ -1,0 +1,180 @@
+//! What every ingestor integration test needs: a real nats-server, the CDSE replay, the
+//! ingestor's `run` in a task, and ways to see what crossed the wire and what JetStream kept.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::{collections::BTreeMap, time::Duration};
+
+use futures::StreamExt;
+use ingestor::{Config, FeedConfig, RetryPolicy, cursor::Cursor};
+use nrt_cdse_replay::RunningReplay;
+use nrt_events::{ProductDiscovered, RawEvent, streams};
+use nrt_nats::{EventTap, NatsConfig, NatsServer, TopologyOptions, apply_topology, async_nats};
+use nrt_runtime::{HealthConfig, shutdown};
+use nrt_telemetry::TelemetryConfig;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// Deadline for events the ingestor should produce promptly.
+pub const WAIT: Duration = Duration::from_secs(20);
+/// How long the wire must stay silent before a test concludes nothing else is coming.
+pub const QUIET: Duration = Duration::from_secs(2);
+
+/// The mesh's streams and buckets, declared before the ingestor so taps can open at once.
+pub async fn nats() -> NatsServer {
+    let nats = NatsServer::start().await;
+    apply_topology(&nats.jetstream().await, TopologyOptions::default())
+        .await
+        .unwrap();
+    nats
+}
+
+/// A feed on the replay, polled fast and retried briefly so that tests move quickly.
+pub fn replay_feed(name: &str, replay: &RunningReplay) -> FeedConfig {
+    let mut feed = FeedConfig::cdse(name, Url::parse(&replay.url()).unwrap());
+    feed.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
+    feed.poll_interval = Duration::from_millis(100);
+    feed.page_size = 10;
+    feed.request_timeout = Duration::from_secs(2);
+    feed.alert_after_failures = 2;
+    feed.retry = RetryPolicy {
+        attempts: 1,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    };
+    feed
+}
+
+pub fn config(nats: &NatsServer, feeds: Vec<FeedConfig>) -> Config {
+    Config {
+        nats: NatsConfig::local(nats.url()),
+        telemetry: TelemetryConfig::default(),
+        health: HealthConfig { listen: None },
+        feeds,
+    }
+}
+
+/// `ingestor::run` in a task, stopped like SIGTERM would.
+pub struct Ingestor {
+    stop: shutdown::Trigger,
+    task: JoinHandle<Result<(), ingestor::Error>>,
+}
+
+impl Ingestor {
+    pub fn start(config: Config) -> Self {
+        let (stop, shutdown) = shutdown::manual();
+        Self {
+            stop,
+            task: tokio::spawn(ingestor::run(config, shutdown)),
+        }
+    }
+
+    /// Requests shutdown and waits for `run` to return, which it must do cleanly.
+    pub async fn stop(self) {
+        self.stop.trigger();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the ingestor stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Every message published on `products.>`, repeats JetStream will drop included: a core
+/// subscription sees what the ingestor sent, not what the stream kept.
+pub struct WireTap(async_nats::Subscriber);
+
+impl WireTap {
+    pub async fn open(nats: &NatsServer) -> Self {
+        let client = nats.client().await;
+        let subscriber = client.subscribe("products.>").await.unwrap();
+        client.flush().await.unwrap();
+        Self(subscriber)
+    }
+
+    /// The keys of the products sent until the wire stays quiet for `QUIET`.
+    pub async fn keys_until_quiet(&mut self) -> Vec<String> {
+        let mut keys = Vec::new();
+        while let Ok(Some(message)) = tokio::time::timeout(QUIET, self.0.next()).await {
+            keys.push(product(&message.payload).key);
+        }
+        keys
+    }
+}
+
+pub fn product(body: &[u8]) -> ProductDiscovered {
+    RawEvent::from_json(body)
+        .unwrap()
+        .into_typed::<ProductDiscovered>()
+        .unwrap()
+        .data
+}
+
+/// The PRODUCTS stream read from the start.
+pub async fn products_tap(nats: &NatsServer) -> EventTap {
+    EventTap::open(
+        &nats.jetstream().await,
+        streams::PRODUCTS.name,
+        "products.>",
+    )
+    .await
+    .unwrap()
+}
+
+/// The next `count` products the stream holds, each awaited with a deadline.
+pub async fn next_products(tap: &mut EventTap, count: usize) -> Vec<ProductDiscovered> {
+    let mut products = Vec::with_capacity(count);
+    for _ in 0..count {
+        products.push(tap.next::<ProductDiscovered>(WAIT).await.unwrap().data);
+    }
+    products
+}
+
+/// Messages stored in PRODUCTS: repeats JetStream dropped are not among them.
+pub async fn stored_product_count(nats: &NatsServer) -> u64 {
+    let mut stream = nats
+        .jetstream()
+        .await
+        .get_stream(streams::PRODUCTS.name)
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+pub async fn stored_cursor(nats: &NatsServer, feed: &str) -> Option<Cursor> {
+    let bucket = nats
+        .jetstream()
+        .await
+        .get_key_value(streams::KV_INGEST_CURSORS)
+        .await
+        .unwrap();
+    let value = bucket.get(feed).await.unwrap()?;
+    Some(serde_json::from_slice(&value).unwrap())
+}
+
+/// Golden products by key, as `testdata/products/generate.py` wrote them.
+pub fn golden_products() -> BTreeMap<String, ProductDiscovered> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/products");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| {
+            let product: ProductDiscovered =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            (product.key.clone(), product)
+        })
+        .collect()
+}
+
+/// Waits until `condition` holds, checking every few milliseconds, or panics at the deadline.
+pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
