@@ -30,10 +30,6 @@ impl<S: ObjectStore> Catalogue<S> {
         }
     }
 
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
     /// Writes the job's item, verifies it reads back identically, links it from its collection
     /// (and the collection from the root catalog), and returns the event that says so.
     ///
