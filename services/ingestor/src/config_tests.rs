@@ -143,3 +143,12 @@ fn an_unknown_feed_key_is_named() {
     let error = error_text(&feed_table("pagesize = 10\n"));
     assert!(error.contains("pagesize"), "{error}");
 }
+
+#[test]
+fn the_example_file_loads() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ingestor.example.toml");
+    let config = load(Some(Path::new(example))).unwrap();
+    let names: Vec<&str> = config.feeds.iter().map(|feed| feed.name.as_str()).collect();
+    assert_eq!(names, ["cdse-s2-l1c", "cdse-s1-grd"]);
+    assert_eq!(config.feeds[1].poll_interval, Duration::from_secs(60));
+}
