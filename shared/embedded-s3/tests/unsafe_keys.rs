@@ -161,3 +161,31 @@ fn request(key: &str) -> S3Request<PutObjectInput> {
         trailing_headers: None,
     }
 }
+
+#[tokio::test]
+async fn a_key_longer_than_the_backend_stores_is_refused_before_anything_is_written() {
+    let harness = Harness::start().await;
+    let before = snapshot(harness.parent.path());
+    // S3 allows 1024 bytes, but s3s-fs names a metadata file after the key; 200 bytes is too many.
+    let key = format!("collection/{}/item.json", "x".repeat(180));
+    let error = put_bytes(
+        &harness.client,
+        BUCKET,
+        &key,
+        "{}".into(),
+        "application/json",
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("KeyTooLongError") && message.contains("at most"),
+        "{message}"
+    );
+    assert!(!error.is_transient(), "{message}");
+    assert_eq!(
+        snapshot(harness.parent.path()),
+        before,
+        "nothing was written"
+    );
+}

@@ -11,7 +11,9 @@ use s3s_fs::FileSystem;
 
 use crate::{
     announce::Announcer,
-    keys::{key_error, refuse_unsafe_copy_source, refuse_unsafe_key},
+    keys::{
+        Stored, key_error, refuse_unsafe_copy_source, refuse_unsafe_key, refuse_unstorable_key,
+    },
     notification::EventKind,
 };
 use writes::with_request_id;
@@ -125,6 +127,7 @@ impl S3 for NotifyingFileSystem {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         refuse_unsafe_key(&req.input.key)?;
+        refuse_unstorable_key(&req.input.bucket, &req.input.key, Stored::Object)?;
         let write = self.begin(&req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.put_object(req).await?;
@@ -138,6 +141,7 @@ impl S3 for NotifyingFileSystem {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         refuse_unsafe_key(&req.input.key)?;
+        refuse_unstorable_key(&req.input.bucket, &req.input.key, Stored::Object)?;
         refuse_unsafe_copy_source(&req.input.copy_source)?;
         let write = self.begin(&req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
@@ -208,6 +212,7 @@ impl S3 for NotifyingFileSystem {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         refuse_unsafe_key(&req.input.key)?;
+        refuse_unstorable_key(&req.input.bucket, &req.input.key, Stored::Upload)?;
         self.fs.create_multipart_upload(req).await
     }
 
