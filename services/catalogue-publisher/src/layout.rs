@@ -1,10 +1,14 @@
-//! Where the static catalogue's documents live, following the STAC best-practice layout:
+//! Where the static catalogue's documents live:
 //!
 //! ```text
 //! <prefix>/catalog.json
 //! <prefix>/<collection>/collection.json
-//! <prefix>/<collection>/<item id>/<item id>.json
+//! <prefix>/<collection>/items/<item id>.json
 //! ```
+//!
+//! STAC's best practice puts each item in a folder of its own so its assets can sit beside it;
+//! here the assets stay in the outputs bucket, so the folder would only double the key's length
+//! (item ids carry whole product names, and some S3 backends limit keys well below 1024 bytes).
 //!
 //! Documents link to each other with relative hrefs, so the tree can be copied or served from
 //! anywhere; `self` links and asset hrefs are absolute (`s3://…` or the public URL).
@@ -32,7 +36,7 @@ pub fn catalog_to_collection(collection: &str) -> String {
 
 /// From a collection to one of its items.
 pub fn collection_to_item(item_id: &str) -> String {
-    format!("./{item_id}/{item_id}.json")
+    format!("./items/{item_id}.json")
 }
 
 /// The catalogue's place in S3 and how its objects are addressed from outside.
@@ -66,7 +70,7 @@ impl Layout {
     }
 
     pub fn item_key(&self, collection: &str, item_id: &str) -> String {
-        self.key(&format!("{collection}/{item_id}/{item_id}.json"))
+        self.key(&format!("{collection}/items/{item_id}.json"))
     }
 
     /// A key next to the catalog, for objects that are not part of it (the write probe).
@@ -109,7 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_follow_the_best_practice_layout_under_the_prefix() {
+    fn keys_follow_the_flat_items_layout_under_the_prefix() {
         let layout = Layout::new("catalogue", "/stac/nrt/", None);
         assert_eq!(layout.catalog_key(), "stac/nrt/catalog.json");
         assert_eq!(
@@ -118,7 +122,7 @@ mod tests {
         );
         assert_eq!(
             layout.item_key("footprint", "footprint-S2A_X"),
-            "stac/nrt/footprint/footprint-S2A_X/footprint-S2A_X.json"
+            "stac/nrt/footprint/items/footprint-S2A_X.json"
         );
         let root = Layout::new("catalogue", "", None);
         assert_eq!(root.catalog_key(), "catalog.json");

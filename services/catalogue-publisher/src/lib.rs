@@ -1,7 +1,7 @@
 //! catalogue-publisher: makes every succeeded job's outputs findable as a STAC item in a static
 //! catalogue in S3, then announces it on `catalogue.published.<collection>`.
 //!
-//! The catalogue follows the STAC best-practice layout (see [`layout`]); shared documents are
+//! The catalogue follows a flat STAC layout (see [`layout`]); shared documents are
 //! updated by S3 conditional writes (see [`store`]); with the `schema` feature, `schema` offers an
 //! offline validator for the items and collections it writes.
 

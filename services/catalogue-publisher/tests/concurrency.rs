@@ -191,7 +191,7 @@ async fn concurrent_additions_to_one_collection_lose_no_link() {
     let linked: BTreeSet<String> = hrefs(&document, "item").into_iter().collect();
     let expected: BTreeSet<String> = items
         .iter()
-        .map(|item| format!("./{0}/{0}.json", item.id))
+        .map(|item| format!("./items/{}.json", item.id))
         .collect();
     assert_eq!(linked, expected);
     assert_eq!(hrefs(&document, "item").len(), RACERS, "no link twice");
@@ -230,7 +230,7 @@ async fn two_publishers_on_one_collection_lose_no_item_link() {
     let linked: BTreeSet<String> = hrefs(&collection, "item").into_iter().collect();
     let expected: BTreeSet<String> = announced
         .iter()
-        .map(|id| format!("./{id}/{id}.json"))
+        .map(|id| format!("./items/{id}.json"))
         .collect();
     assert_eq!(linked, expected);
     assert_eq!(hrefs(&collection, "item").len(), JOBS, "no link twice");

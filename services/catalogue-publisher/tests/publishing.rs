@@ -38,7 +38,7 @@ async fn a_succeeded_job_becomes_an_item_reachable_from_the_root_catalog() {
     assert_eq!(event.datetime, Some(job.inputs[0].sensing_start));
     assert_eq!(
         event.item_href,
-        format!("s3://catalogue/stac/footprint/{item_id}/{item_id}.json")
+        format!("s3://catalogue/stac/footprint/items/{item_id}.json")
     );
 
     // Down from the root, by the relative links only.

@@ -136,7 +136,7 @@ fn links_are_relative_inside_the_catalogue_and_derived_from_each_input() {
         .iter()
         .map(|link| (link.rel.as_str(), link.href.as_str()))
         .collect();
-    let self_href = format!("s3://catalogue/footprint/{0}/{0}.json", item.id);
+    let self_href = format!("s3://catalogue/footprint/items/{}.json", item.id);
     let first = product(S1C_SLICE_1);
     let second = product(S1C_SLICE_2);
     assert_eq!(
@@ -228,7 +228,7 @@ fn a_configured_collection_public_url_and_level_are_used() {
     assert_eq!(
         value["links"][0]["href"],
         format!(
-            "https://data.example.eu/nrt/s2-footprints/{0}/{0}.json",
+            "https://data.example.eu/nrt/s2-footprints/items/{0}.json",
             value["id"].as_str().unwrap()
         )
     );
