@@ -99,18 +99,24 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<Telemetry, Teleme
     let otel_layer = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()))
     });
+    // Logs go to stderr: stdout stays for what a command prints (nrtmesh's progress, reports).
     let (json, pretty) = match config.log_format {
         LogFormat::Json => (
             Some(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_current_span(false),
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr),
             ),
             None,
         ),
         LogFormat::Pretty => (
             None,
-            Some(tracing_subscriber::fmt::layer().with_target(false)),
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_writer(std::io::stderr),
+            ),
         ),
     };
     tracing_subscriber::registry()
