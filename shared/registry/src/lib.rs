@@ -45,8 +45,6 @@ pub struct Processor {
     pub concurrency: usize,
     #[serde(default)]
     pub backend: Backend,
-    /// The catalogue collection its outputs are published in; defaults to the processor name.
-    pub collection: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -85,10 +83,6 @@ impl Processor {
             .copied()
             .unwrap_or(30);
         Duration::from_secs(secs)
-    }
-
-    pub fn collection(&self) -> &str {
-        self.collection.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -226,7 +220,6 @@ mod tests {
         assert_eq!(footprint.name, "footprint");
         assert_eq!(footprint.version, "1.0.0");
         assert_eq!(footprint.max_attempts, 3);
-        assert_eq!(footprint.collection(), "footprint");
         assert_eq!(footprint.retry_delay(1), Duration::from_secs(1));
         assert_eq!(footprint.retry_delay(9), Duration::from_secs(5));
         assert_eq!(registry.base_dir(), Path::new("/etc/nrt"));
