@@ -75,34 +75,37 @@ impl Config {
 /// Reads the configuration and checks it once.
 pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
     let config: Config = nrt_runtime::config::load(DEFAULTS, file, ENV_PREFIX)?;
-    validate(&config)?;
+    config.validate()?;
     Ok(config)
 }
 
-/// The checks [`load`] makes, for configurations built in code (`nrtmesh dev`).
-pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    if config.outputs_bucket.trim().is_empty() {
-        return Err(ConfigError::invalid("outputs_bucket", "must name a bucket"));
+impl Config {
+    /// The checks [`load`] makes; `run` makes them too, for configurations built in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let config = self;
+        if config.outputs_bucket.trim().is_empty() {
+            return Err(ConfigError::invalid("outputs_bucket", "must name a bucket"));
+        }
+        if config.registry_file.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("registry_file", "must name a file"));
+        }
+        if !config.work_dir.is_absolute() {
+            return Err(ConfigError::invalid(
+                "work_dir",
+                "must be an absolute path (processors get it in their manifest)",
+            ));
+        }
+        if config.concurrency == 0 {
+            return Err(ConfigError::invalid("concurrency", "must be at least 1"));
+        }
+        if config.lease_secs < 3 {
+            return Err(ConfigError::invalid(
+                "lease_secs",
+                "must be at least 3 (the lease is renewed every third of it)",
+            ));
+        }
+        Ok(())
     }
-    if config.registry_file.as_os_str().is_empty() {
-        return Err(ConfigError::invalid("registry_file", "must name a file"));
-    }
-    if !config.work_dir.is_absolute() {
-        return Err(ConfigError::invalid(
-            "work_dir",
-            "must be an absolute path (processors get it in their manifest)",
-        ));
-    }
-    if config.concurrency == 0 {
-        return Err(ConfigError::invalid("concurrency", "must be at least 1"));
-    }
-    if config.lease_secs < 3 {
-        return Err(ConfigError::invalid(
-            "lease_secs",
-            "must be at least 3 (the lease is renewed every third of it)",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

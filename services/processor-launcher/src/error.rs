@@ -9,6 +9,8 @@ use crate::{record::IllegalTransition, store::StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
+    Config(#[from] nrt_runtime::config::ConfigError),
+    #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("cannot create the work directory {path}")]
     WorkDir {

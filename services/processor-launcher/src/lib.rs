@@ -49,6 +49,7 @@ pub const SERVICE: &str = "processor-launcher";
 /// Loads the registry, prepares the work directory and the outputs bucket, then runs job
 /// requests until `shutdown`; running jobs get the drain timeout to finish.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
+    config.validate()?;
     let registry = ProcessorRegistry::load(&config.registry_file)?;
     tracing::info!(
         processors = registry.processors().count(),
