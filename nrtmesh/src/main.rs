@@ -1,1 +1,147 @@
-fn main() {}
+//! `nrtmesh`: run the whole mesh locally, declare its streams, follow a product's journey.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use nrt_nats::NatsConfig;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "nrt-mesh operations: run the mesh locally, declare its streams, trace a product."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all five services in one process on the embedded default, replaying a recorded CDSE feed.
+    Dev {
+        /// Keep running after the recorded feed is processed.
+        #[arg(long)]
+        follow: bool,
+        /// Use this NATS server instead of starting one.
+        #[arg(long, env = "NRTMESH_NATS_URL")]
+        nats_url: Option<String>,
+        /// Keep JetStream, S3 objects and job directories here (default: a temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Seconds to wait for the feed to be processed.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+        /// Milliseconds between two recorded products appearing in the feed.
+        #[arg(long, default_value_t = 100)]
+        release_every_ms: u64,
+        /// Serve /healthz, /readyz and /metrics here.
+        #[arg(long)]
+        health_listen: Option<SocketAddr>,
+    },
+    /// Operate on JetStream streams.
+    Streams {
+        #[command(subcommand)]
+        action: StreamsAction,
+    },
+    /// Show the journey of a product (by key) or of the products a job (by id) read.
+    Trace {
+        id: String,
+        #[arg(
+            long,
+            env = "NRTMESH_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StreamsAction {
+    /// Declare every stream, key-value bucket and consumer of the mesh (idempotent).
+    Apply {
+        #[arg(
+            long,
+            env = "NRTMESH_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+        /// Replicas of each stream and bucket: 1 on one server, 3 on a production cluster.
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nrtmesh: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Dev {
+            follow,
+            nats_url,
+            data_dir,
+            timeout_secs,
+            release_every_ms,
+            health_listen,
+        } => {
+            let telemetry = nrt_telemetry::TelemetryConfig {
+                log_filter: "warn".into(),
+                log_format: nrt_telemetry::LogFormat::Pretty,
+                otlp_endpoint: None,
+            };
+            let _telemetry = nrt_telemetry::init("nrtmesh-dev", &telemetry)?;
+            let options = nrtmesh::dev::DevOptions {
+                nats_url,
+                data_dir,
+                follow,
+                timeout: Duration::from_secs(timeout_secs),
+                release_every: Duration::from_millis(release_every_ms),
+                health_listen,
+            };
+            let clean = nrtmesh::dev::run(options, nrt_runtime::shutdown::on_signal()).await?;
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Streams {
+            action: StreamsAction::Apply { nats_url, replicas },
+        } => {
+            let client = nrt_nats::connect(&NatsConfig::local(nats_url.clone()), "nrtmesh").await?;
+            nrtmesh::streams::apply(&async_nats::jetstream::new(client), replicas).await?;
+            println!("Streams, buckets and consumers of the mesh are declared on {nats_url}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trace { id, nats_url } => {
+            let client = nrt_nats::connect(&NatsConfig::local(nats_url), "nrtmesh").await?;
+            let history =
+                nrtmesh::history::History::read(&async_nats::jetstream::new(client)).await?;
+            let journeys = history.find(&id);
+            if journeys.is_empty() {
+                eprintln!("No product with key {id} and no job with that id is in the streams.");
+                return Ok(ExitCode::FAILURE);
+            }
+            for journey in journeys {
+                println!(
+                    "{} ({} {})",
+                    journey.product.data.key,
+                    journey.product.data.collection,
+                    journey.product.data.product_type
+                );
+                for (time, step) in journey.steps() {
+                    println!("  {}  {step}", time.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
