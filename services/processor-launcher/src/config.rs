@@ -82,23 +82,22 @@ pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
 impl Config {
     /// The checks [`load`] makes; `run` makes them too, for configurations built in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let config = self;
-        if config.outputs_bucket.trim().is_empty() {
+        if self.outputs_bucket.trim().is_empty() {
             return Err(ConfigError::invalid("outputs_bucket", "must name a bucket"));
         }
-        if config.registry_file.as_os_str().is_empty() {
+        if self.registry_file.as_os_str().is_empty() {
             return Err(ConfigError::invalid("registry_file", "must name a file"));
         }
-        if !config.work_dir.is_absolute() {
+        if !self.work_dir.is_absolute() {
             return Err(ConfigError::invalid(
                 "work_dir",
                 "must be an absolute path (processors get it in their manifest)",
             ));
         }
-        if config.concurrency == 0 {
+        if self.concurrency == 0 {
             return Err(ConfigError::invalid("concurrency", "must be at least 1"));
         }
-        if config.lease_secs < 3 {
+        if self.lease_secs < 3 {
             return Err(ConfigError::invalid(
                 "lease_secs",
                 "must be at least 3 (the lease is renewed every third of it)",
