@@ -2,6 +2,7 @@
 //! keys are refused before the file system sees them, and every write is announced on JetStream
 //! before it is answered.
 
+mod key_locks;
 mod writes;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Mutex};
@@ -16,6 +17,7 @@ use crate::{
     },
     notification::EventKind,
 };
+use key_locks::KeyLocks;
 use writes::with_request_id;
 
 /// The client's address, put into each request's extensions by the server for `sourceIPAddress`.
@@ -29,6 +31,8 @@ pub(crate) struct NotifyingFileSystem {
     fs: FileSystem,
     root: PathBuf,
     announcer: Announcer,
+    /// Serialises the requests on one key (see [`key_locks`] for why s3s-fs needs it).
+    key_locks: KeyLocks,
     /// Uploads completed whose event could not be published, by upload id: s3s-fs forgets the id
     /// on completion, so the client's retry is answered from here and announced then.
     unannounced_uploads: Mutex<HashMap<String, (String, String)>>,
@@ -40,6 +44,7 @@ impl NotifyingFileSystem {
             fs,
             root,
             announcer,
+            key_locks: KeyLocks::new(),
             unannounced_uploads: Mutex::default(),
         }
     }
@@ -111,6 +116,7 @@ impl S3 for NotifyingFileSystem {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         refuse_unsafe_key(&req.input.key)?;
+        let _key = self.key_locks.lock(&req.input.bucket, &req.input.key).await;
         self.fs.get_object(req).await
     }
 
@@ -119,6 +125,7 @@ impl S3 for NotifyingFileSystem {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         refuse_unsafe_key(&req.input.key)?;
+        let _key = self.key_locks.lock(&req.input.bucket, &req.input.key).await;
         self.fs.head_object(req).await
     }
 
@@ -130,6 +137,8 @@ impl S3 for NotifyingFileSystem {
         refuse_unstorable_key(&req.input.bucket, &req.input.key, Stored::Object)?;
         let write = self.begin(&req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        // Held until the event is out, so a key's events leave in the order of its writes.
+        let _key = self.key_locks.lock(&bucket, &key).await;
         let response = self.fs.put_object(req).await?;
         self.announce_created(&write, EventKind::Put, &bucket, &key)
             .await?;
@@ -145,6 +154,7 @@ impl S3 for NotifyingFileSystem {
         refuse_unsafe_copy_source(&req.input.copy_source)?;
         let write = self.begin(&req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _key = self.key_locks.lock(&bucket, &key).await;
         let response = self.fs.copy_object(req).await?;
         self.announce_created(&write, EventKind::Copy, &bucket, &key)
             .await?;
@@ -160,6 +170,7 @@ impl S3 for NotifyingFileSystem {
         refuse_unsafe_key(&req.input.key)?;
         let write = self.begin(&req);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _key = self.key_locks.lock(&bucket, &key).await;
         let response = self.fs.delete_object(req).await?;
         self.announce(&write, EventKind::Delete, &bucket, &key, None)
             .await?;
@@ -190,6 +201,13 @@ impl S3 for NotifyingFileSystem {
                 }
             }
         }
+        let _keys = self
+            .key_locks
+            .lock_all(
+                &bucket,
+                req.input.delete.objects.iter().map(|o| o.key.as_str()),
+            )
+            .await;
         let mut response = self.fs.delete_objects(req).await?;
         for deleted in response.output.deleted.iter().flatten() {
             if let Some(key) = &deleted.key {
@@ -252,6 +270,7 @@ impl S3 for NotifyingFileSystem {
             input.key.clone(),
             input.upload_id.clone(),
         );
+        let _key = self.key_locks.lock(&bucket, &key).await;
         if !self.is_unannounced_upload(&upload_id, &bucket, &key) {
             let response = self.fs.complete_multipart_upload(req).await?;
             // s3s-fs finishes the work before answering; its future only hands over the output.
