@@ -164,6 +164,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> anyhow::Result<bool
         }
     }
     s3.stop().await;
+    // Closed before the nats-server it may have started goes away, so a clean exit logs no
+    // reconnect warnings.
+    mesh.client.drain().await?;
     Ok(complete && clean)
 }
 
