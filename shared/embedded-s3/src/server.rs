@@ -241,6 +241,10 @@ async fn serve(listener: TcpListener, service: s3s::service::S3Service, stop: Ca
             },
             () = stop.cancelled() => break,
         };
+        // Without it a small response can wait for the client's delayed ACK (~40 ms on Linux).
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "Embedded S3 could not set TCP_NODELAY.");
+        }
         let service = service.clone();
         let handler = service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ClientAddr(client));
