@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{WAIT, recorded_mesh, selected};
+use common::{WAIT, recorded_mesh, runs, selected};
 use nrt_cdse_replay::{Fault, ReleaseSchedule};
 use nrt_e2e::mesh::MeshUnderTest;
 use nrt_events::{
@@ -115,6 +115,18 @@ async fn faults_are_contained_and_everything_else_still_flows() {
             "the reason names the exit code: {failures:#?}"
         );
     }
+    let mut runs_per_job: BTreeMap<String, usize> = BTreeMap::new();
+    for job in runs(&mesh) {
+        *runs_per_job.entry(job).or_default() += 1;
+    }
+    for job in failures_per_job.keys() {
+        assert_eq!(
+            runs_per_job.get(*job),
+            Some(&2),
+            "{job} ran once per attempt"
+        );
+    }
+    assert_eq!(runs_per_job.len(), 5 + ORBIT_FILES, "{runs_per_job:?}");
     let dead: Vec<&JobDead> = history.dead.iter().map(|d| &d.data).collect();
     assert!(
         dead.iter()

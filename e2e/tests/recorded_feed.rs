@@ -12,7 +12,7 @@ use std::{
 
 use async_nats::jetstream::consumer::pull;
 use catalogue_publisher::schema::StacValidator;
-use common::{WAIT, read_s3_uri, recorded_mesh, runs, selected};
+use common::{WAIT, recorded_mesh, runs, selected};
 use nrt_e2e::mesh::{MeshUnderTest, OUTPUTS_BUCKET, SERVICES};
 use nrt_events::streams;
 
@@ -209,4 +209,17 @@ async fn wait_for_redelivery(mesh: &MeshUnderTest) -> u64 {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// `s3://bucket/key` → the object's bytes.
+pub async fn read_s3_uri(mesh: &MeshUnderTest, uri: &str) -> Vec<u8> {
+    let (bucket, key) = uri
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("an s3:// URI");
+    nrt_s3::get_bytes(&mesh.s3_client, bucket, key)
+        .await
+        .expect("S3 answers")
+        .unwrap_or_else(|| panic!("{uri} exists"))
+        .to_vec()
 }

@@ -1,4 +1,5 @@
-//! What the end-to-end tests share: the recorded feed under the test rules, and reading S3.
+//! What the end-to-end tests share: the recorded feed under the test rules, and the processor's
+//! run log.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -52,17 +53,4 @@ pub fn runs(mesh: &MeshUnderTest) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// `s3://bucket/key` → the object's bytes.
-pub async fn read_s3_uri(mesh: &MeshUnderTest, uri: &str) -> Vec<u8> {
-    let (bucket, key) = uri
-        .strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-        .expect("an s3:// URI");
-    nrt_s3::get_bytes(&mesh.s3_client, bucket, key)
-        .await
-        .expect("S3 answers")
-        .unwrap_or_else(|| panic!("{uri} exists"))
-        .to_vec()
 }
