@@ -1,5 +1,5 @@
 //! A service binary running as its own process, as it is deployed: a config file, logs to a file,
-//! SIGTERM to stop, and its peak memory readable from /proc.
+//! SIGTERM to stop, and its peak memory and CPU time readable from /proc.
 
 use std::{
     path::{Path, PathBuf},
@@ -79,6 +79,20 @@ impl ServiceProcess {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time used so far, user and system together.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // The command name may hold spaces and parentheses: count fields after its last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let (user, system): (u64, u64) =
+            (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+        // SAFETY: sysconf only reads a system constant.
+        let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        Some(Duration::from_secs_f64(
+            (user + system) as f64 / ticks_per_second.max(1) as f64,
+        ))
     }
 
     /// SIGTERM, as Kubernetes and Nomad stop a service, then waits for it to drain and exit.
