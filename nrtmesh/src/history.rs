@@ -149,6 +149,7 @@ impl History {
     fn job(&self, request: &Envelope<JobRequested>) -> JobJourney {
         let id = &request.data.job_id;
         let of_job = |job_id: &String| job_id == id;
+        let job_prefix = format!("/{id}/");
         JobJourney {
             request: request.clone(),
             started: self
@@ -178,7 +179,7 @@ impl History {
             object_events: self
                 .object_keys
                 .iter()
-                .filter(|key| key.contains(&format!("/{id}/")))
+                .filter(|key| key.contains(&job_prefix))
                 .count(),
         }
     }
