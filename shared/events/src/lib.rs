@@ -7,6 +7,7 @@ mod dead_letter;
 mod envelope;
 mod job;
 mod product;
+mod retracted;
 pub mod s3;
 pub mod streams;
 mod subject;
@@ -20,4 +21,5 @@ pub use job::{
     stable_hash,
 };
 pub use product::{Checksum, ProductDiscovered, product_key};
+pub use retracted::ProductRetracted;
 pub use subject::subject_token;
