@@ -41,7 +41,7 @@ impl ServiceConfigs {
 
         let mut feed = ingestor::config::FeedConfig::cdse(FEED_NAME, endpoints.feed_url.clone());
         feed.poll_interval = Duration::from_millis(500);
-        feed.page_size = 20;
+        feed.odata_mut().unwrap().page_size = 20;
         // The recording is years old: start from its beginning, not from now.
         feed.start_from = Some(chrono::DateTime::UNIX_EPOCH);
         let ingestor = ingestor::Config {

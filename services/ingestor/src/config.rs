@@ -1,6 +1,7 @@
 //! The ingestor's configuration: compiled-in defaults, then an optional file, then `INGESTOR__…`
 //! environment variables (`INGESTOR__NATS__URL` sets `nats.url`); validated once, with errors
-//! that name the key (`feeds[1].url`). Feeds are `[[feeds]]` tables in the file.
+//! that name the key (`feeds[1].url`). Feeds are `[[feeds]]` tables in the file: the keys every
+//! feed has are read here, the keys of its `kind` by that kind's module.
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
@@ -11,7 +12,9 @@ use nrt_telemetry::TelemetryConfig;
 use raw::RawConfig;
 use url::Url;
 
-mod raw;
+use crate::odata::OdataSource;
+
+pub(crate) mod raw;
 
 const DEFAULTS: &str = r#"
 feeds = []
@@ -27,16 +30,13 @@ log_format = "json"
 listen = "0.0.0.0:9090"
 "#;
 
-/// The largest `$top` CDSE accepts.
-pub const MAX_PAGE_SIZE: usize = 1000;
-
 /// Everything `ingestor::run` needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub nats: NatsConfig,
     pub telemetry: TelemetryConfig,
     pub health: HealthConfig,
-    /// Each feed is polled by its own task; a failing feed never stops the others.
+    /// Each feed runs in its own task; a failing feed never stops the others.
     pub feeds: Vec<FeedConfig>,
 }
 
@@ -46,37 +46,41 @@ pub struct FeedConfig {
     /// Unique; names the cursor (key in `ingest-cursors`), the metrics and alerts, and fills
     /// `ProductDiscovered.feed`. Letters, digits, `-` and `_`.
     pub name: String,
-    pub kind: FeedKind,
-    /// The OData base, e.g. `https://catalogue.dataspace.copernicus.eu/odata/v1`.
-    pub url: Url,
-    /// `Collection/Name` filter, e.g. `SENTINEL-2`; also the collection of products whose
-    /// entity lacks `platformShortName`.
-    pub collection: Option<String>,
-    /// `productType` attribute filter, e.g. `S2MSI1C`.
-    pub product_type: Option<String>,
+    /// What the feed is and how to ask it: the `kind` key and the keys that kind reads.
+    pub source: SourceConfig,
     /// Pause between the end of one poll and the start of the next (`poll_interval_secs`).
     pub poll_interval: Duration,
-    /// `$top`, 1 to 1000.
-    pub page_size: usize,
     /// Publication time to start from when the feed has no cursor yet; `None` starts from the
     /// moment the feed is first polled.
     pub start_from: Option<DateTime<Utc>>,
-    /// Longest wait for one page (`request_timeout_secs`).
+    /// Longest wait for one request (`request_timeout_secs`).
     pub request_timeout: Duration,
     /// Consecutive failed polls before a `feed-failing` alert.
     pub alert_after_failures: u32,
+    /// No new product for this long raises a `feed-stalled` alert (`stalled_after_secs`): the
+    /// feed's expected cadence with a margin. `None` never alerts.
+    pub stalled_after: Option<Duration>,
     pub retry: RetryPolicy,
 }
 
-/// The protocols a feed can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedKind {
+/// The protocols a feed can speak, each with its own keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
     /// The Copernicus Data Space Ecosystem OData catalogue (`kind = "cdse-odata"`).
-    CdseOdata,
+    CdseOdata(OdataSource),
 }
 
-/// How one page request is retried within a poll: exponential backoff with jitter, or the
-/// server's `Retry-After` when it sends one.
+impl SourceConfig {
+    /// The `kind` value naming this source in a file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CdseOdata(_) => "cdse-odata",
+        }
+    }
+}
+
+/// How one request is retried within a poll: exponential backoff with jitter, or the server's
+/// `Retry-After` when it sends one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (`retry_attempts`); 0 gives up at once.
@@ -98,20 +102,29 @@ impl Default for RetryPolicy {
 }
 
 impl FeedConfig {
-    /// A CDSE OData feed with the defaults a file would get.
-    pub fn cdse(name: impl Into<String>, url: Url) -> Self {
+    /// A feed of `source` with the defaults a file would get.
+    pub fn new(name: impl Into<String>, source: SourceConfig) -> Self {
         Self {
             name: name.into(),
-            kind: FeedKind::CdseOdata,
-            url,
-            collection: None,
-            product_type: None,
+            source,
             poll_interval: Duration::from_secs(60),
-            page_size: 100,
             start_from: None,
             request_timeout: Duration::from_secs(30),
             alert_after_failures: 3,
+            stalled_after: None,
             retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A CDSE OData feed at `url` taking every product, with the defaults a file would get.
+    pub fn cdse(name: impl Into<String>, url: Url) -> Self {
+        Self::new(name, SourceConfig::CdseOdata(OdataSource::new(url)))
+    }
+
+    /// The OData settings, for a feed known to be one.
+    pub fn odata_mut(&mut self) -> Option<&mut OdataSource> {
+        match &mut self.source {
+            SourceConfig::CdseOdata(odata) => Some(odata),
         }
     }
 }
@@ -176,39 +189,14 @@ impl FeedConfig {
                 ),
             ));
         }
-        if !matches!(self.url.scheme(), "http" | "https") || self.url.cannot_be_a_base() {
-            return Err(ConfigError::invalid(
-                key("url"),
-                format!("{} is not an http(s) OData base URL", self.url),
-            ));
-        }
-        for (field, value) in [
-            ("collection", &self.collection),
-            ("product_type", &self.product_type),
-        ] {
-            if value
-                .as_deref()
-                .is_some_and(|value| value.trim().is_empty())
-            {
-                return Err(ConfigError::invalid(
-                    key(field),
-                    "must not be empty; leave it out to take every value",
-                ));
-            }
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            return Err(ConfigError::invalid(
-                key("page_size"),
-                format!("{} is not from 1 to {MAX_PAGE_SIZE}", self.page_size),
-            ));
-        }
         for (field, duration) in [
-            ("poll_interval_secs", self.poll_interval),
-            ("request_timeout_secs", self.request_timeout),
-            ("retry_min_delay_secs", self.retry.min_delay),
-            ("retry_max_delay_secs", self.retry.max_delay),
+            ("poll_interval_secs", Some(self.poll_interval)),
+            ("request_timeout_secs", Some(self.request_timeout)),
+            ("retry_min_delay_secs", Some(self.retry.min_delay)),
+            ("retry_max_delay_secs", Some(self.retry.max_delay)),
+            ("stalled_after_secs", self.stalled_after),
         ] {
-            if duration.is_zero() {
+            if duration.is_some_and(|duration| duration.is_zero()) {
                 return Err(ConfigError::invalid(key(field), "must be positive"));
             }
         }
@@ -224,8 +212,21 @@ impl FeedConfig {
                 "must be at least 1",
             ));
         }
-        Ok(())
+        match &self.source {
+            SourceConfig::CdseOdata(odata) => odata.validate(key),
+        }
     }
+}
+
+/// An `http(s)` URL that can take path segments, or an error naming `key`.
+pub(crate) fn check_http_base(url: &Url, key: String, what: &str) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{url} is not an http(s) {what} URL"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

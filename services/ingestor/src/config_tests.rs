@@ -1,4 +1,8 @@
 use super::*;
+use crate::{
+    auth::Credentials,
+    odata::{AttributeFilter, AttributeValue, Comparison, OdataSource},
+};
 
 const CDSE: &str = "https://catalogue.dataspace.copernicus.eu/odata/v1";
 
@@ -23,22 +27,51 @@ fn a_full_feed_table_sets_every_key() {
         "collection = \"SENTINEL-2\"\nproduct_type = \"S2MSI1C\"\npoll_interval_secs = 0.5\n\
          page_size = 1000\nstart_from = \"2026-01-01T00:00:00Z\"\nrequest_timeout_secs = 10\n\
          alert_after_failures = 4\nretry_attempts = 2\nretry_min_delay_secs = 0.1\n\
-         retry_max_delay_secs = 5\n",
+         retry_max_delay_secs = 5\nstalled_after_secs = 3600\ndeletions = true\n\
+         area = \"POLYGON((10 50, 11 50, 11 51, 10 51, 10 50))\"\n\
+         username = \"ops@example.org\"\npassword = \"hunter2\"\n\
+         [feeds.attributes]\norbitDirection = \"DESCENDING\"\nrelativeOrbitNumber = 15\n\
+         cloudCover = { le = 30.0 }\n",
     ))
     .unwrap();
+    let mut source = OdataSource::new(Url::parse(CDSE).unwrap());
+    source.collection = Some("SENTINEL-2".into());
+    source.product_type = Some("S2MSI1C".into());
+    source.page_size = 1000;
+    source.deletions = true;
+    source.area = Some("POLYGON((10 50, 11 50, 11 51, 10 51, 10 50))".into());
+    source.credentials = Some(Credentials {
+        token_url: Url::parse(crate::odata::CDSE_TOKEN_URL).unwrap(),
+        client_id: "cdse-public".into(),
+        username: "ops@example.org".into(),
+        password: nrt_runtime::Secret::new("hunter2"),
+    });
+    source.attributes = [
+        (
+            "orbitDirection",
+            Comparison::Eq,
+            AttributeValue::String("DESCENDING".into()),
+        ),
+        (
+            "relativeOrbitNumber",
+            Comparison::Eq,
+            AttributeValue::Integer(15),
+        ),
+        ("cloudCover", Comparison::Le, AttributeValue::Double(30.0)),
+    ]
+    .into_iter()
+    .map(|(name, operator, value)| (name.to_owned(), AttributeFilter { operator, value }))
+    .collect();
     assert_eq!(
         config.feeds,
         [FeedConfig {
             name: "cdse".into(),
-            kind: FeedKind::CdseOdata,
-            url: Url::parse(CDSE).unwrap(),
-            collection: Some("SENTINEL-2".into()),
-            product_type: Some("S2MSI1C".into()),
+            source: SourceConfig::CdseOdata(source),
             poll_interval: Duration::from_millis(500),
-            page_size: 1000,
             start_from: Some("2026-01-01T00:00:00Z".parse().unwrap()),
             request_timeout: Duration::from_secs(10),
             alert_after_failures: 4,
+            stalled_after: Some(Duration::from_secs(3600)),
             retry: RetryPolicy {
                 attempts: 2,
                 min_delay: Duration::from_millis(100),
@@ -47,6 +80,58 @@ fn a_full_feed_table_sets_every_key() {
         }]
     );
     assert_eq!(config.health.listen, Some("0.0.0.0:9090".parse().unwrap()));
+}
+
+#[test]
+fn a_password_is_never_printed_with_the_config() {
+    let config = load_text(&feed_table("username = \"ops\"\npassword = \"hunter2\"\n")).unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("[redacted]"));
+}
+
+#[test]
+fn a_username_without_password_is_refused() {
+    assert_eq!(
+        error_text(&feed_table("username = \"ops\"\n")),
+        "configuration key feeds[0].password is invalid: is required with username"
+    );
+}
+
+#[test]
+fn bad_attribute_filters_and_areas_are_named() {
+    for (extra, expected) in [
+        (
+            "[feeds.attributes]\ncloudCover = { below = 30.0 }\n",
+            "configuration key feeds[0].attributes.cloudCover is invalid: \"below\" is not one of eq, lt, le, gt, ge",
+        ),
+        (
+            "[feeds.attributes]\norbitDirection = { le = \"A\" }\n",
+            "configuration key feeds[0].attributes.orbitDirection is invalid: strings can only be compared with eq",
+        ),
+        (
+            "[feeds.attributes]\ncloudCover = { ge = 1, le = 30 }\n",
+            "configuration key feeds[0].attributes.cloudCover is invalid: takes exactly one comparison, e.g. { le = 30.0 }",
+        ),
+        (
+            "area = \"10 50\"\n",
+            "configuration key feeds[0].area is invalid: \"10 50\" is not WKT: no coordinates in parentheses",
+        ),
+        (
+            "area = \"CIRCLE((10 50))\"\n",
+            "configuration key feeds[0].area is invalid: \"CIRCLE\" is not one of POLYGON, MULTIPOLYGON, POINT, LINESTRING",
+        ),
+        (
+            "area = \"POLYGON((10 50, 11 50)\"\n",
+            "configuration key feeds[0].area is invalid: has unbalanced parentheses",
+        ),
+        (
+            "area = \"POLYGON((10 50'); DROP\"\n",
+            "configuration key feeds[0].area is invalid: '\\'' does not belong in WKT coordinates",
+        ),
+    ] {
+        assert_eq!(error_text(&feed_table(extra)), expected, "{extra}");
+    }
 }
 
 #[test]

@@ -33,12 +33,22 @@ pub enum Error {
         /// The server's `Retry-After`, honoured before the next attempt.
         retry_after: Option<Duration>,
         detail: String,
+        /// A 401 on a feed with an account: the token was dropped, a new login may succeed.
+        retry_with_new_token: bool,
+    },
+    #[error("could not log in to {url} as {username}: {detail}")]
+    Login {
+        url: String,
+        username: String,
+        detail: String,
     },
     #[error("{url} answered more than {limit} bytes")]
     TooLarge { url: String, limit: usize },
-    #[error("{url} answered a body that is not an OData page")]
+    #[error("{url} answered a body that is not {expected}")]
     Malformed {
         url: String,
+        /// What the body should have been: `an OData page`, `a STAC ItemCollection`, ...
+        expected: &'static str,
         #[source]
         source: serde_json::Error,
     },
@@ -47,7 +57,7 @@ pub enum Error {
     #[error("{url} answered an @odata.nextLink that is not a URL: {link:?}")]
     NextLink { url: String, link: String },
 
-    #[error("could not publish product {key}")]
+    #[error("could not publish {key}")]
     Publish {
         key: String,
         #[source]
@@ -90,7 +100,14 @@ impl Error {
             | Self::Request { .. }
             | Self::Malformed { .. }
             | Self::NoValue { .. } => true,
-            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Status {
+                status,
+                retry_with_new_token,
+                ..
+            } => *status == 429 || *status >= 500 || *retry_with_new_token,
+            // The identity server may be restarting; a wrong password fails every attempt alike,
+            // which the retry bound keeps short.
+            Self::Login { .. } => true,
             _ => false,
         }
     }

@@ -1,20 +1,18 @@
-//! One page of a feed, decided without I/O: which entries are new products, which cannot be
-//! mapped (to the dead-letter queue), and where the cursor stands once they are all handled.
+//! One page of a feed, decided without I/O: which entries are new facts to publish, which cannot
+//! be read (to the dead-letter queue), and where the cursor stands once they are all handled.
 
-use chrono::{DateTime, Utc};
-use nrt_events::{ProductDiscovered, stable_hash};
-use serde_json::{Value, value::RawValue};
+use nrt_events::stable_hash;
+use serde_json::value::RawValue;
 
 use crate::{
-    config::FeedConfig,
     cursor::Cursor,
-    mapping::{EntryError, discovered},
+    feed::{Discovery, EntryError, PolledFeed},
 };
 
 /// What a page means for the mesh.
 #[derive(Debug)]
 pub struct PageOutcome {
-    pub discovered: Vec<ProductDiscovered>,
+    pub discovered: Vec<Discovery>,
     pub rejected: Vec<Rejected>,
     /// Entries the cursor had already passed: ties at its time seen by an earlier poll.
     pub already_seen: usize,
@@ -23,15 +21,19 @@ pub struct PageOutcome {
     pub cursor: Cursor,
 }
 
-/// An entry that cannot become a product, kept byte for byte.
+/// An entry that cannot become an event, kept byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     pub entity: String,
     pub error: EntryError,
 }
 
-/// Splits `entries` (in publication order) into new products and rejects, from `cursor` on.
-pub fn handle_page(feed: &FeedConfig, cursor: &Cursor, entries: &[Box<RawValue>]) -> PageOutcome {
+/// Splits `entries` (in publication order) into new facts and rejects, from `cursor` on.
+pub fn handle_page(
+    feed: &impl PolledFeed,
+    cursor: &Cursor,
+    entries: &[Box<RawValue>],
+) -> PageOutcome {
     let mut outcome = PageOutcome {
         discovered: Vec::new(),
         rejected: Vec::new(),
@@ -39,29 +41,26 @@ pub fn handle_page(feed: &FeedConfig, cursor: &Cursor, entries: &[Box<RawValue>]
         cursor: cursor.clone(),
     };
     for (position, raw) in entries.iter().enumerate() {
-        // RawValue is valid JSON; Null only stands in for what serde_json cannot hold.
-        let entity: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-        let published_at = entity
-            .get("PublicationDate")
-            .and_then(Value::as_str)
-            .and_then(|text| text.parse::<DateTime<Utc>>().ok());
-        // An entry without Id still needs an identity to be recognised at the cursor.
-        let identity = match entity.get("Id").and_then(Value::as_str) {
-            Some(id) => id.to_owned(),
-            None => format!("sha256:{}", stable_hash([raw.get()])),
-        };
-        if published_at.is_some_and(|time| cursor.has_seen(time, &identity)) {
+        let entry = feed.read_entry(raw, position);
+        // An entry without an id still needs an identity to be recognised at the cursor.
+        let identity = entry
+            .identity
+            .unwrap_or_else(|| format!("sha256:{}", stable_hash([raw.get()])));
+        if entry
+            .published_at
+            .is_some_and(|time| cursor.has_seen(time, &identity))
+        {
             outcome.already_seen += 1;
             continue;
         }
-        match discovered(&entity, position, feed) {
-            Ok(product) => outcome.discovered.push(product),
+        match entry.outcome {
+            Ok(discovery) => outcome.discovered.push(discovery),
             Err(error) => outcome.rejected.push(Rejected {
                 entity: raw.get().to_owned(),
                 error,
             }),
         }
-        if let Some(time) = published_at {
+        if let Some(time) = entry.published_at {
             outcome.cursor.advance(time, &identity);
         }
     }
@@ -70,13 +69,17 @@ pub fn handle_page(feed: &FeedConfig, cursor: &Cursor, entries: &[Box<RawValue>]
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use chrono::{DateTime, Utc};
+    use serde_json::{Value, json};
     use url::Url;
 
     use super::*;
+    use crate::{config::FeedConfig, odata::OdataFeed};
 
-    fn feed() -> FeedConfig {
-        FeedConfig::cdse("test", Url::parse("http://replay/odata/v1").unwrap())
+    fn feed() -> OdataFeed {
+        let feed = FeedConfig::cdse("test", Url::parse("http://replay/odata/v1").unwrap());
+        let crate::SourceConfig::CdseOdata(source) = &feed.source;
+        OdataFeed::new(&feed, source).unwrap()
     }
 
     fn entity(id: &str, published: &str) -> Value {
@@ -104,7 +107,7 @@ mod tests {
     }
 
     fn keys(outcome: &PageOutcome) -> Vec<&str> {
-        outcome.discovered.iter().map(|p| p.key.as_str()).collect()
+        outcome.discovered.iter().map(Discovery::key).collect()
     }
 
     #[test]

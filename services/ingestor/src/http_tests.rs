@@ -22,8 +22,23 @@ fn feed_for(replay: &RunningReplay, attempts: usize) -> FeedConfig {
     feed
 }
 
-fn first_page(feed: &FeedConfig) -> Url {
-    products_url(feed, "2000-01-01T00:00:00Z".parse().unwrap())
+fn first_page(feed: &FeedConfig) -> HttpRequest {
+    let crate::SourceConfig::CdseOdata(source) = &feed.source;
+    HttpRequest::get(products_url(
+        source,
+        "2000-01-01T00:00:00Z".parse().unwrap(),
+    ))
+}
+
+/// Asks for the page at `request` as the OData feed does.
+async fn fetch(
+    feed: &FeedConfig,
+    request: &HttpRequest,
+) -> Result<crate::feed::FeedPage<HttpRequest>, Error> {
+    HttpClient::new(feed, None)
+        .unwrap()
+        .send(request, crate::odata::parse_page)
+        .await
 }
 
 #[tokio::test]
@@ -34,11 +49,7 @@ async fn transient_faults_are_retried_until_the_page_arrives() {
     replay.inject(Fault::TruncatedBody, 1);
     replay.inject(Fault::MissingValue, 1);
     replay.inject(Fault::Delay(Duration::from_secs(5)), 1);
-    let page = HttpFeed::new(&feed)
-        .unwrap()
-        .fetch(&first_page(&feed))
-        .await
-        .unwrap();
+    let page = fetch(&feed, &first_page(&feed)).await.unwrap();
     assert_eq!(page.entries.len(), 39);
     let statuses: Vec<u16> = replay.requests().iter().map(|r| r.status).collect();
     // The delayed answer is logged when it is sent, after the client gave up on it.
@@ -52,12 +63,12 @@ async fn retries_are_bounded_and_the_last_error_names_the_url() {
     let feed = feed_for(&replay, 2);
     replay.inject(Fault::Status(500), 10);
     let url = first_page(&feed);
-    let error = HttpFeed::new(&feed).unwrap().fetch(&url).await.unwrap_err();
+    let error = fetch(&feed, &url).await.unwrap_err();
     assert_eq!(replay.requests().len(), 3);
     assert!(matches!(error, Error::Status { status: 500, .. }));
     let message = error.to_string();
     assert!(
-        message.starts_with(&format!("{url} answered 500: ")),
+        message.starts_with(&format!("{} answered 500: ", url.url)),
         "{message}"
     );
     assert!(message.contains("injected fault"), "{message}");
@@ -67,8 +78,9 @@ async fn retries_are_bounded_and_the_last_error_names_the_url() {
 async fn a_refused_query_is_not_retried() {
     let replay = replay().await;
     let feed = feed_for(&replay, 3);
-    let url = Url::parse(&format!("{}/Products?$orderby=Name", replay.url())).unwrap();
-    let error = HttpFeed::new(&feed).unwrap().fetch(&url).await.unwrap_err();
+    let url =
+        HttpRequest::get(Url::parse(&format!("{}/Products?$orderby=Name", replay.url())).unwrap());
+    let error = fetch(&feed, &url).await.unwrap_err();
     assert!(matches!(error, Error::Status { status: 400, .. }));
     assert!(!error.is_transient());
     assert_eq!(replay.requests().len(), 1);
@@ -80,10 +92,10 @@ async fn a_slow_feed_times_out_with_the_url_and_timeout_named() {
     let feed = feed_for(&replay, 0);
     replay.inject(Fault::Delay(Duration::from_secs(5)), 1);
     let url = first_page(&feed);
-    let error = HttpFeed::new(&feed).unwrap().fetch(&url).await.unwrap_err();
+    let error = fetch(&feed, &url).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!("no answer from {url} within 500ms")
+        format!("no answer from {} within 500ms", url.url)
     );
 }
 
@@ -95,11 +107,7 @@ async fn a_feed_nobody_listens_on_is_a_request_error() {
         Url::parse(&format!("http://127.0.0.1:{port}/odata/v1")).unwrap(),
     );
     feed.retry.attempts = 0;
-    let error = HttpFeed::new(&feed)
-        .unwrap()
-        .fetch(&first_page(&feed))
-        .await
-        .unwrap_err();
+    let error = fetch(&feed, &first_page(&feed)).await.unwrap_err();
     assert!(matches!(error, Error::Request { .. }), "{error:?}");
     assert!(error.is_transient());
 }
@@ -114,11 +122,7 @@ async fn retry_after_is_carried_by_the_error() {
         },
         1,
     );
-    let error = HttpFeed::new(&feed)
-        .unwrap()
-        .fetch(&first_page(&feed))
-        .await
-        .unwrap_err();
+    let error = fetch(&feed, &first_page(&feed)).await.unwrap_err();
     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
     assert!(error.is_transient());
 }

@@ -3,7 +3,7 @@
 //! compare-and-set.
 
 use bytes::Bytes;
-use nrt_events::{Alert, ProductDiscovered};
+use nrt_events::Alert;
 use nrt_nats::{
     DeadLetterer, Mesh, Publisher,
     async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind},
@@ -13,7 +13,8 @@ use tracing::Instrument;
 use crate::{
     Error,
     cursor::{CasOutcome, Cursor, CursorStore, StoredCursor},
-    poller::ProductSink,
+    feed::Discovery,
+    sink::ProductSink,
 };
 
 /// Publishes through the mesh as the ingestor.
@@ -33,16 +34,23 @@ impl MeshSink {
 }
 
 impl ProductSink for MeshSink {
-    async fn publish(&self, product: ProductDiscovered) -> Result<bool, Error> {
-        let key = product.key.clone();
+    async fn publish(&self, discovery: Discovery) -> Result<bool, Error> {
+        let key = discovery.key().to_owned();
         // A root span: each product's journey through the mesh is its own trace.
-        let span = tracing::info_span!(parent: None, "product discovered", product.key = %key, otel.kind = "producer");
-        let ack = self
-            .publisher
-            .publish(product)
-            .instrument(span)
-            .await
-            .map_err(|source| Error::Publish { key, source })?;
+        let published = match discovery {
+            Discovery::Discovered(product) => {
+                let span = tracing::info_span!(parent: None, "product discovered", product.key = %key, otel.kind = "producer");
+                self.publisher.publish(*product).instrument(span).await
+            }
+            Discovery::Retracted(product) => {
+                let span = tracing::info_span!(parent: None, "product retracted", product.key = %key, otel.kind = "producer");
+                self.publisher.publish(*product).instrument(span).await
+            }
+        };
+        let ack = published.map_err(|source| Error::Publish {
+            key: format!("product {key}"),
+            source,
+        })?;
         Ok(!ack.duplicate)
     }
 

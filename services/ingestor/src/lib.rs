@@ -1,36 +1,46 @@
-//! The ingestor: watches feeds and turns each new product into one `products.discovered` event.
+//! The ingestor: watches feeds and turns each new product into one `products.discovered` event
+//! (and each withdrawn one into one `products.retracted`).
 //!
-//! Each configured feed is polled by its own task: the pages published since the feed's cursor
-//! are fetched (retrying faults with backoff), every new product is published with its PubAck
-//! awaited, entries that cannot be mapped go to `dlq.ingestor`, and only then does the cursor in
-//! the `ingest-cursors` bucket move, by compare-and-set. A crash in between re-polls, and
-//! JetStream's dedup drops the repeats.
+//! Each configured feed runs in its own task. A polled feed fetches the pages published since
+//! its cursor (retrying faults with backoff), publishes every new product with its PubAck
+//! awaited, sends entries that cannot be read to `dlq.ingestor`, and only then moves the cursor
+//! in the `ingest-cursors` bucket, by compare-and-set. A crash in between re-polls, and
+//! JetStream's dedup drops the repeats. Every source publishes under the product's identity
+//! (its name without packaging), so a product seen by several feeds is one event.
 
+pub mod auth;
 pub mod config;
 pub mod cursor;
 mod error;
+pub mod feed;
 pub mod handler;
 pub mod http;
 mod jetstream;
-pub mod mapping;
 pub mod odata;
 pub mod poller;
+pub mod sink;
 #[cfg(test)]
 mod testing;
+pub mod watchdog;
 
 use nrt_events::streams::KV_INGEST_CURSORS;
 use nrt_nats::Mesh;
 use nrt_runtime::{HealthServer, Readiness, Shutdown};
 use tokio::task::JoinSet;
 
-pub use config::{Config, FeedConfig, FeedKind, RetryPolicy};
+pub use config::{Config, FeedConfig, RetryPolicy, SourceConfig};
 pub use error::Error;
 pub use jetstream::{KvCursors, MeshSink};
+
+use crate::{
+    odata::{OdataDeletions, OdataFeed, deletions::deletions_cursor},
+    poller::FeedPoller,
+};
 
 /// The service's name in the mesh: its NATS connection, CloudEvents source and dead letters.
 pub const SERVICE: &str = "ingestor";
 
-/// Polls every configured feed until `shutdown`, then lets each finish the page it is on.
+/// Runs every configured feed until `shutdown`, then lets each finish the page it is on.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     config.validate()?;
     let readiness = Readiness::default();
@@ -46,14 +56,31 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     let sink = MeshSink::new(&mesh);
     let mut feeds = JoinSet::new();
     for feed in config.feeds {
-        let poller = poller::FeedPoller {
-            source: http::HttpFeed::new(&feed)?,
-            sink: sink.clone(),
-            cursors: cursors.clone(),
-            feed,
-        };
-        let shutdown = shutdown.clone();
-        feeds.spawn(async move { poller.run(shutdown).await });
+        match &feed.source {
+            SourceConfig::CdseOdata(odata) => {
+                if odata.deletions {
+                    let mut deletions = FeedPoller::new(
+                        feed.clone(),
+                        OdataDeletions::new(&feed, odata)?,
+                        sink.clone(),
+                        cursors.clone(),
+                    );
+                    deletions.cursor_key = deletions_cursor(&feed.name);
+                    // Deletions are rare: their silence is no stall.
+                    deletions.feed.stalled_after = None;
+                    let shutdown = shutdown.clone();
+                    feeds.spawn(async move { deletions.run(shutdown).await });
+                }
+                let products = FeedPoller::new(
+                    feed.clone(),
+                    OdataFeed::new(&feed, odata)?,
+                    sink.clone(),
+                    cursors.clone(),
+                );
+                let shutdown = shutdown.clone();
+                feeds.spawn(async move { products.run(shutdown).await });
+            }
+        }
     }
     while let Some(finished) = feeds.join_next().await {
         // A panicking feed takes only itself down.

@@ -1,22 +1,22 @@
-//! One feed's polling loop: fetch the pages published since the cursor, publish each new product
-//! and await its PubAck, dead-letter what cannot be mapped, and only then move the cursor.
-//! Failures leave the cursor where it was, and a streak of them raises an alert.
+//! One polled feed's loop: fetch the pages published since the cursor, publish each new fact and
+//! await its PubAck, dead-letter what cannot be read, and only then move the cursor. Failures
+//! leave the cursor where it was; a streak of them, or a feed gone silent, raises an alert.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use nrt_events::{Alert, ProductDiscovered, Severity};
 use nrt_nats::describe_error;
 use nrt_runtime::Shutdown;
 
 use crate::{
-    Error, SERVICE,
+    Error,
     config::FeedConfig,
     cursor::{self, CasOutcome, Cursor, CursorStore, StoredCursor},
-    handler::{PageOutcome, handle_page},
-    http::FeedSource,
-    odata::{is_beyond_skip_limit, products_url},
+    feed::{Discovery, PolledFeed},
+    handler::{PageOutcome, Rejected, handle_page},
+    sink::ProductSink,
+    watchdog::FeedHealth,
 };
 
 /// PubAcks awaited at once while publishing a page.
@@ -24,25 +24,6 @@ const PUBLISH_CONCURRENCY: usize = 32;
 /// After shutdown is requested, how long a page being published may take to finish; past it the
 /// page is abandoned uncommitted, to be re-polled (and deduplicated) after the restart.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
-
-/// Where products, rejects and alerts go: JetStream in production, memory in unit tests.
-pub trait ProductSink: Send + Sync {
-    /// Publishes and awaits the PubAck; `true` when new, `false` when JetStream dropped a repeat.
-    fn publish(
-        &self,
-        product: ProductDiscovered,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
-
-    /// Copies a feed entry that cannot be mapped to the dead-letter queue, with the reason.
-    fn dead_letter(
-        &self,
-        origin: &str,
-        entity: &[u8],
-        reason: &str,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    fn alert(&self, alert: Alert) -> impl Future<Output = Result<(), Error>> + Send;
-}
 
 /// What one poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,24 +38,35 @@ pub struct PollReport {
 /// Polls one feed until shutdown.
 pub struct FeedPoller<F, S, C> {
     pub feed: FeedConfig,
+    /// The key of this poller's cursor in `ingest-cursors`: the feed's name, or a name derived
+    /// from it when one feed has several (`<feed>.deletions`).
+    pub cursor_key: String,
     pub source: F,
     pub sink: S,
     pub cursors: C,
 }
 
-impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
+impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
+    /// A poller whose cursor is named after the feed.
+    pub fn new(feed: FeedConfig, source: F, sink: S, cursors: C) -> Self {
+        Self {
+            cursor_key: feed.name.clone(),
+            feed,
+            source,
+            sink,
+            cursors,
+        }
+    }
+
     pub async fn run(&self, shutdown: Shutdown) {
-        let feed = &self.feed.name;
-        tracing::info!(feed, url = %self.feed.url, "Polling feed.");
-        let mut failures = 0u32;
+        let feed = &self.cursor_key;
+        tracing::info!(feed, "Polling feed.");
+        let mut health = FeedHealth::new(&self.feed);
         let mut newest: Option<DateTime<Utc>> = None;
         while !shutdown.is_requested() {
             match self.poll(&shutdown).await {
                 Ok(report) => {
-                    if failures >= self.feed.alert_after_failures {
-                        tracing::info!(feed, failures, "Feed recovered.");
-                    }
-                    failures = 0;
+                    health.succeeded(report.discovered);
                     newest = Some(report.cursor.published_at);
                     if report.discovered + report.rejected > 0 {
                         tracing::info!(
@@ -88,20 +80,24 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
                     }
                 }
                 Err(error) => {
-                    failures += 1;
                     metrics::counter!("nrt_ingestor_poll_failures_total", "feed" => feed.clone())
                         .increment(1);
                     let reason = describe_error(&error);
+                    let alert = health.failed(&reason);
                     tracing::error!(
                         feed,
                         error = %reason,
-                        consecutive_failures = failures,
+                        consecutive_failures = health.consecutive_failures(),
                         "Feed poll failed; its cursor stays where it was."
                     );
-                    if failures == self.feed.alert_after_failures {
-                        self.raise_alert(failures, &reason).await;
+                    if let Some(alert) = alert {
+                        self.raise(alert).await;
                     }
                 }
+            }
+            if let Some(alert) = health.stalled_alert() {
+                tracing::warn!(feed, "Feed stalled.");
+                self.raise(alert).await;
             }
             if let Some(newest) = newest {
                 let age = (Utc::now() - newest).as_seconds_f64();
@@ -120,7 +116,7 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
     pub async fn poll(&self, shutdown: &Shutdown) -> Result<PollReport, Error> {
         let mut stored = self.current_cursor().await?;
         let mut asked_from = stored.cursor.published_at;
-        let mut url = products_url(&self.feed, asked_from);
+        let mut request = self.source.first_request(asked_from);
         let mut report = PollReport {
             pages: 0,
             discovered: 0,
@@ -129,41 +125,49 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
         };
         loop {
             let page = tokio::select! {
-                page = self.source.fetch(&url) => page?,
+                page = self.source.fetch(&request) => page?,
                 _ = shutdown.requested() => return Ok(report),
             };
-            let outcome = handle_page(&self.feed, &stored.cursor, &page.entries);
+            let PageOutcome {
+                discovered,
+                rejected,
+                cursor: reached,
+                ..
+            } = handle_page(&self.source, &stored.cursor, &page.entries);
+            let (discovered_count, rejected_count) = (discovered.len(), rejected.len());
+            let origin = request.to_string();
             tokio::select! {
-                delivered = self.deliver(url.as_str(), &outcome) => delivered?,
+                delivered = self.deliver(&origin, discovered, &rejected) => delivered?,
                 _ = after_grace(shutdown) => {
-                    tracing::warn!(feed = %self.feed.name, "Shutdown interrupted a page; it will be polled again.");
+                    tracing::warn!(feed = %self.cursor_key, "Shutdown interrupted a page; it will be polled again.");
                     return Ok(report);
                 }
             }
             // Only now, with every PubAck in, may the cursor pass these entries.
-            if outcome.cursor != stored.cursor {
+            if reached != stored.cursor {
                 stored = cursor::commit(
                     &self.cursors,
-                    &self.feed.name,
-                    outcome.cursor,
+                    &self.cursor_key,
+                    reached,
                     Some(stored.revision),
                 )
                 .await?;
             }
             report.pages += 1;
-            report.discovered += outcome.discovered.len();
-            report.rejected += outcome.rejected.len();
+            report.discovered += discovered_count;
+            report.rejected += rejected_count;
             report.cursor = stored.cursor.clone();
-            url = match page.next_link {
+            request = match page.next {
                 _ if shutdown.is_requested() => return Ok(report),
                 None => return Ok(report),
-                // Deep backlogs outrun CDSE's $skip limit: ask again from the cursor reached,
+                // Deep backlogs outrun a feed's paging limit: ask again from the cursor reached,
                 // unless it has not moved (then only paging on can make progress).
                 Some(next)
-                    if is_beyond_skip_limit(&next) && stored.cursor.published_at > asked_from =>
+                    if self.source.restarts_from_cursor(&next)
+                        && stored.cursor.published_at > asked_from =>
                 {
                     asked_from = stored.cursor.published_at;
-                    products_url(&self.feed, asked_from)
+                    self.source.first_request(asked_from)
                 }
                 Some(next) => next,
             };
@@ -173,28 +177,33 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
     /// The stored cursor, or a new one at `start_from` (else now), stored before any product so
     /// that a restart resumes from the same place.
     async fn current_cursor(&self) -> Result<StoredCursor, Error> {
-        let feed = &self.feed.name;
-        if let Some(stored) = self.cursors.load(feed).await? {
+        let key = &self.cursor_key;
+        if let Some(stored) = self.cursors.load(key).await? {
             return Ok(stored);
         }
         let start = Cursor::starting_at(self.feed.start_from.unwrap_or_else(Utc::now));
-        match self.cursors.compare_and_set(feed, &start, None).await? {
+        match self.cursors.compare_and_set(key, &start, None).await? {
             CasOutcome::Committed { revision } => {
-                tracing::info!(feed, start = %start.published_at, "New feed cursor.");
+                tracing::info!(feed = key, start = %start.published_at, "New feed cursor.");
                 Ok(StoredCursor {
                     cursor: start,
                     revision,
                 })
             }
             // Another replica created it first: its start is the one.
-            CasOutcome::Conflict => cursor::commit(&self.cursors, feed, start, None).await,
+            CasOutcome::Conflict => cursor::commit(&self.cursors, key, start, None).await,
         }
     }
 
-    async fn deliver(&self, origin: &str, outcome: &PageOutcome) -> Result<(), Error> {
-        let feed = &self.feed.name;
-        let new = futures::stream::iter(outcome.discovered.iter().cloned())
-            .map(|product| self.sink.publish(product))
+    async fn deliver(
+        &self,
+        origin: &str,
+        discovered: Vec<Discovery>,
+        rejected: &[Rejected],
+    ) -> Result<(), Error> {
+        let feed = &self.cursor_key;
+        let new = futures::stream::iter(discovered)
+            .map(|discovery| self.sink.publish(discovery))
             .buffered(PUBLISH_CONCURRENCY)
             .try_fold(
                 0u64,
@@ -203,7 +212,7 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
             .await?;
         metrics::counter!("nrt_ingestor_products_discovered_total", "feed" => feed.clone())
             .increment(new);
-        for rejected in &outcome.rejected {
+        for rejected in rejected {
             let reason = rejected.error.to_string();
             self.sink
                 .dead_letter(origin, rejected.entity.as_bytes(), &reason)
@@ -214,20 +223,10 @@ impl<F: FeedSource, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
         Ok(())
     }
 
-    async fn raise_alert(&self, failures: u32, reason: &str) {
-        let alert = Alert {
-            severity: Severity::Critical,
-            kind: "feed-failing".into(),
-            service: SERVICE.into(),
-            message: format!(
-                "feed {} failed {failures} polls in a row; last error: {reason}",
-                self.feed.name
-            ),
-            about: self.feed.name.clone(),
-            raised_at: Utc::now(),
-        };
+    async fn raise(&self, alert: nrt_events::Alert) {
+        let kind = alert.kind.clone();
         if let Err(error) = self.sink.alert(alert).await {
-            tracing::error!(feed = %self.feed.name, error = %describe_error(&error), "Could not raise the feed-failing alert.");
+            tracing::error!(feed = %self.cursor_key, kind, error = %describe_error(&error), "Could not raise an alert.");
         }
     }
 }

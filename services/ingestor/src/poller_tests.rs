@@ -5,8 +5,10 @@ use url::Url;
 
 use super::*;
 use crate::{
-    odata::Page,
-    testing::{MemoryCursors, MemorySink, ScriptedSource},
+    feed::FeedPage,
+    http::HttpRequest,
+    odata::products_url,
+    testing::{MemoryCursors, MemorySink, ScriptedFeed},
 };
 
 fn feed() -> FeedConfig {
@@ -30,26 +32,42 @@ fn entity(id: &str, published: &str) -> Value {
     })
 }
 
-fn page(entities: &[Value], next: Option<&str>) -> Result<Page, Error> {
-    Ok(Page {
+fn page(entities: &[Value], next: Option<&str>) -> Result<FeedPage<HttpRequest>, Error> {
+    Ok(FeedPage {
         entries: entities
             .iter()
             .map(|entity| serde_json::value::to_raw_value(entity).unwrap())
             .collect(),
-        next_link: next.map(|next| Url::parse(next).unwrap()),
+        next: next.map(|next| HttpRequest::get(Url::parse(next).unwrap())),
     })
 }
 
-fn poller(source: ScriptedSource) -> FeedPoller<ScriptedSource, MemorySink, MemoryCursors> {
-    FeedPoller {
-        feed: feed(),
-        source,
-        sink: MemorySink::default(),
-        cursors: MemoryCursors::default(),
-    }
+type TestPoller = FeedPoller<ScriptedFeed, MemorySink, MemoryCursors>;
+
+fn poller(answers: impl IntoIterator<Item = Result<FeedPage<HttpRequest>, Error>>) -> TestPoller {
+    FeedPoller::new(
+        feed(),
+        ScriptedFeed::answering(&feed(), answers),
+        MemorySink::default(),
+        MemoryCursors::default(),
+    )
 }
 
-fn stored(poller: &FeedPoller<ScriptedSource, MemorySink, MemoryCursors>) -> Cursor {
+/// The URLs the poller asked for, in order.
+fn requested(poller: &TestPoller) -> Vec<Url> {
+    let requested = poller.source.requested.lock().unwrap();
+    requested
+        .iter()
+        .map(|request| request.url.clone())
+        .collect()
+}
+
+fn first_url(since: &str) -> Url {
+    let crate::SourceConfig::CdseOdata(source) = &feed().source;
+    products_url(source, since.parse().unwrap())
+}
+
+fn stored(poller: &TestPoller) -> Cursor {
     poller.cursors.0.lock().unwrap()["test"].cursor.clone()
 }
 
@@ -62,7 +80,7 @@ fn cursor(time: &str, ids: &[&str]) -> Cursor {
 
 #[tokio::test]
 async fn pages_are_followed_and_the_cursor_lands_after_the_last_product() {
-    let poller = poller(ScriptedSource::answering([
+    let poller = poller([
         page(
             &[
                 entity("a", "2026-01-01T00:00:01Z"),
@@ -71,15 +89,12 @@ async fn pages_are_followed_and_the_cursor_lands_after_the_last_product() {
             Some("http://feed/odata/v1/Products?page=2"),
         ),
         page(&[entity("c", "2026-01-01T00:00:02Z")], None),
-    ]));
+    ]);
     let report = poller.poll(&Shutdown::default()).await.unwrap();
     assert_eq!((report.pages, report.discovered), (2, 3));
     assert_eq!(stored(&poller), cursor("2026-01-01T00:00:02Z", &["b", "c"]));
-    let requested = poller.source.requested.lock().unwrap().clone();
-    assert_eq!(
-        requested[0],
-        products_url(&feed(), "2026-01-01T00:00:00Z".parse().unwrap())
-    );
+    let requested = requested(&poller);
+    assert_eq!(requested[0], first_url("2026-01-01T00:00:00Z"));
     assert_eq!(
         requested[1].as_str(),
         "http://feed/odata/v1/Products?page=2"
@@ -88,7 +103,7 @@ async fn pages_are_followed_and_the_cursor_lands_after_the_last_product() {
 
 #[tokio::test]
 async fn a_second_poll_asks_from_the_cursor_and_skips_the_ties_it_has_seen() {
-    let poller = poller(ScriptedSource::answering([
+    let poller = poller([
         page(&[entity("a", "2026-01-01T00:00:02Z")], None),
         // `ge` returns the tie again, with one not seen before.
         page(
@@ -98,20 +113,12 @@ async fn a_second_poll_asks_from_the_cursor_and_skips_the_ties_it_has_seen() {
             ],
             None,
         ),
-    ]));
+    ]);
     poller.poll(&Shutdown::default()).await.unwrap();
     let second = poller.poll(&Shutdown::default()).await.unwrap();
     assert_eq!(second.discovered, 1);
-    let keys: Vec<String> = poller
-        .sink
-        .published
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|product| product.key.clone())
-        .collect();
-    assert_eq!(keys, ["a", "b"]);
-    let requested = poller.source.requested.lock().unwrap().clone();
+    assert_eq!(poller.sink.published_keys(), ["a", "b"]);
+    let requested = requested(&poller);
     assert!(
         requested[1]
             .query_pairs()
@@ -121,10 +128,7 @@ async fn a_second_poll_asks_from_the_cursor_and_skips_the_ties_it_has_seen() {
 
 #[tokio::test]
 async fn the_cursor_stays_when_publishing_fails() {
-    let poller = poller(ScriptedSource::answering([page(
-        &[entity("a", "2026-01-01T00:00:01Z")],
-        None,
-    )]));
+    let poller = poller([page(&[entity("a", "2026-01-01T00:00:01Z")], None)]);
     poller.sink.unreachable.store(true, Ordering::SeqCst);
     let error = poller.poll(&Shutdown::default()).await.unwrap_err();
     assert!(matches!(error, Error::Publish { .. }));
@@ -133,7 +137,7 @@ async fn the_cursor_stays_when_publishing_fails() {
 
 #[tokio::test]
 async fn the_cursor_stays_when_a_later_page_fails_after_earlier_pages_committed() {
-    let poller = poller(ScriptedSource::answering([
+    let poller = poller([
         page(
             &[entity("a", "2026-01-01T00:00:01Z")],
             Some("http://feed/odata/v1/Products?page=2"),
@@ -141,7 +145,7 @@ async fn the_cursor_stays_when_a_later_page_fails_after_earlier_pages_committed(
         Err(Error::NoValue {
             url: "http://feed/odata/v1/Products?page=2".into(),
         }),
-    ]));
+    ]);
     assert!(poller.poll(&Shutdown::default()).await.is_err());
     assert_eq!(stored(&poller), cursor("2026-01-01T00:00:01Z", &["a"]));
 }
@@ -150,15 +154,15 @@ async fn the_cursor_stays_when_a_later_page_fails_after_earlier_pages_committed(
 async fn an_entry_that_cannot_be_mapped_is_dead_lettered_and_passed() {
     let mut broken = entity("b", "2026-01-01T00:00:02Z");
     broken.as_object_mut().unwrap().remove("ContentDate");
-    let poller = poller(ScriptedSource::answering([page(
+    let poller = poller([page(
         &[entity("a", "2026-01-01T00:00:01Z"), broken.clone()],
         None,
-    )]));
+    )]);
     let report = poller.poll(&Shutdown::default()).await.unwrap();
     assert_eq!((report.discovered, report.rejected), (1, 1));
     let dead = poller.sink.dead_letters.lock().unwrap().clone();
     let (origin, entity, reason) = &dead[0];
-    assert!(origin.starts_with("http://feed/odata/v1/Products?"));
+    assert!(origin.starts_with("GET http://feed/odata/v1/Products?"));
     assert_eq!(serde_json::from_str::<Value>(entity).unwrap(), broken);
     assert_eq!(
         reason,
@@ -175,14 +179,15 @@ async fn a_streak_of_failed_polls_raises_one_alert_naming_the_feed_and_reason() 
             status: 503,
             retry_after: None,
             detail: "busy".into(),
+            retry_with_new_token: false,
         })
     };
-    let poller = Arc::new(poller(ScriptedSource::answering([
+    let poller = Arc::new(poller([
         failure(),
         failure(),
         failure(),
         page(&[entity("a", "2026-01-01T00:00:01Z")], None),
-    ])));
+    ]));
     let (stop, shutdown) = nrt_runtime::shutdown::manual();
     let running = tokio::spawn({
         let poller = poller.clone();
@@ -221,23 +226,20 @@ async fn a_streak_of_failed_polls_raises_one_alert_naming_the_feed_and_reason() 
 #[tokio::test]
 async fn a_next_link_past_the_skip_limit_is_replaced_by_a_query_from_the_cursor() {
     let deep = "http://feed/odata/v1/Products?%24top=100&%24skip=10100";
-    let poller = poller(ScriptedSource::answering([
+    let poller = poller([
         page(&[entity("a", "2026-01-01T00:00:01Z")], Some(deep)),
         page(&[entity("a", "2026-01-01T00:00:01Z")], Some(deep)),
-    ]));
+    ]);
     poller.poll(&Shutdown::default()).await.unwrap();
-    let requested = poller.source.requested.lock().unwrap().clone();
-    assert_eq!(
-        requested[1],
-        products_url(&feed(), "2026-01-01T00:00:01Z".parse().unwrap())
-    );
+    let requested = requested(&poller);
+    assert_eq!(requested[1], first_url("2026-01-01T00:00:01Z"));
     // The cursor did not move on the second page: only paging on can make progress.
     assert_eq!(requested[2].as_str(), deep);
 }
 
 #[tokio::test]
 async fn a_new_feed_stores_its_start_before_any_product() {
-    let poller = poller(ScriptedSource::answering([]));
+    let poller = poller([]);
     let report = poller.poll(&Shutdown::default()).await.unwrap();
     assert_eq!(report.pages, 1);
     assert_eq!(stored(&poller), cursor("2026-01-01T00:00:00Z", &[]));

@@ -8,16 +8,19 @@ use std::{
     },
 };
 
-use nrt_events::{Alert, ProductDiscovered};
+use chrono::{DateTime, Utc};
+use nrt_events::Alert;
 use nrt_nats::async_nats::jetstream::context::{PublishError, PublishErrorKind};
-use url::Url;
+use serde_json::value::RawValue;
 
 use crate::{
     Error,
+    config::FeedConfig,
     cursor::{CasOutcome, Cursor, CursorStore, StoredCursor},
-    http::FeedSource,
-    odata::Page,
-    poller::ProductSink,
+    feed::{Discovery, FeedEntry, FeedPage, PolledFeed},
+    http::HttpRequest,
+    odata::OdataFeed,
+    sink::ProductSink,
 };
 
 /// A bucket with revisions, like JetStream KV.
@@ -53,7 +56,7 @@ impl CursorStore for MemoryCursors {
 /// Records what would be published; can be told to fail like a NATS server that went away.
 #[derive(Default)]
 pub struct MemorySink {
-    pub published: Mutex<Vec<ProductDiscovered>>,
+    pub published: Mutex<Vec<Discovery>>,
     /// (origin, entity, reason)
     pub dead_letters: Mutex<Vec<(String, String, String)>>,
     pub alerts: Mutex<Vec<Alert>>,
@@ -73,15 +76,15 @@ impl MemorySink {
 }
 
 impl ProductSink for MemorySink {
-    async fn publish(&self, product: ProductDiscovered) -> Result<bool, Error> {
+    async fn publish(&self, discovery: Discovery) -> Result<bool, Error> {
         self.check_reachable("products.discovered")
             .map_err(|source| Error::Publish {
-                key: product.key.clone(),
+                key: discovery.key().to_owned(),
                 source,
             })?;
         let mut published = self.published.lock().unwrap();
-        let is_new = !published.iter().any(|seen| seen.key == product.key);
-        published.push(product);
+        let is_new = !published.contains(&discovery);
+        published.push(discovery);
         Ok(is_new)
     }
 
@@ -105,28 +108,60 @@ impl ProductSink for MemorySink {
     }
 }
 
-/// Answers with scripted pages in order, then with empty pages; records what was asked.
-#[derive(Default)]
-pub struct ScriptedSource {
-    pub answers: Mutex<VecDeque<Result<Page, Error>>>,
-    pub requested: Mutex<Vec<Url>>,
+impl MemorySink {
+    /// The keys of what was published, in order.
+    pub fn published_keys(&self) -> Vec<String> {
+        let published = self.published.lock().unwrap();
+        published.iter().map(|d| d.key().to_owned()).collect()
+    }
 }
 
-impl ScriptedSource {
-    pub fn answering(answers: impl IntoIterator<Item = Result<Page, Error>>) -> Self {
+/// An OData feed whose pages are scripted: answers them in order, then empty pages, and records
+/// what was asked.
+pub struct ScriptedFeed {
+    pub odata: OdataFeed,
+    pub answers: Mutex<VecDeque<Result<FeedPage<HttpRequest>, Error>>>,
+    pub requested: Mutex<Vec<HttpRequest>>,
+}
+
+impl ScriptedFeed {
+    pub fn answering(
+        feed: &FeedConfig,
+        answers: impl IntoIterator<Item = Result<FeedPage<HttpRequest>, Error>>,
+    ) -> Self {
+        let crate::SourceConfig::CdseOdata(source) = &feed.source;
         Self {
+            odata: OdataFeed::new(feed, source).unwrap(),
             answers: Mutex::new(answers.into_iter().collect()),
             requested: Mutex::default(),
         }
     }
 }
 
-impl FeedSource for ScriptedSource {
-    async fn fetch(&self, url: &Url) -> Result<Page, Error> {
-        self.requested.lock().unwrap().push(url.clone());
-        self.answers.lock().unwrap().pop_front().unwrap_or(Ok(Page {
-            entries: Vec::new(),
-            next_link: None,
-        }))
+impl PolledFeed for ScriptedFeed {
+    type Request = HttpRequest;
+
+    fn first_request(&self, since: DateTime<Utc>) -> HttpRequest {
+        self.odata.first_request(since)
+    }
+
+    async fn fetch(&self, request: &HttpRequest) -> Result<FeedPage<HttpRequest>, Error> {
+        self.requested.lock().unwrap().push(request.clone());
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(FeedPage {
+                entries: Vec::new(),
+                next: None,
+            }))
+    }
+
+    fn read_entry(&self, entry: &RawValue, position: usize) -> FeedEntry {
+        self.odata.read_entry(entry, position)
+    }
+
+    fn restarts_from_cursor(&self, next: &HttpRequest) -> bool {
+        self.odata.restarts_from_cursor(next)
     }
 }

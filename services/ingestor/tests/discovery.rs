@@ -91,7 +91,7 @@ async fn products_tied_at_the_cursor_across_a_page_boundary_are_each_discovered_
     let mut wire = WireTap::open(&nats).await;
     let mut tap = products_tap(&nats).await;
     let mut feed = replay_feed("ties", &replay);
-    feed.page_size = 2;
+    feed.odata_mut().unwrap().page_size = 2;
     let config = config(&nats, vec![feed]);
 
     let ingestor = Ingestor::start(config.clone());
@@ -156,7 +156,7 @@ async fn an_entry_missing_a_field_goes_to_the_dlq_whole_and_the_others_are_disco
     assert!(
         letter
             .subject
-            .starts_with(&format!("{}/Products?", replay.url()))
+            .starts_with(&format!("GET {}/Products?", replay.url()))
     );
     assert_eq!(letter.service, "ingestor");
 

@@ -159,7 +159,7 @@ async fn products_of_a_page_cut_off_by_a_nats_crash_arrive_once_after_the_restar
     replay.inject(Fault::Delay(Duration::ZERO), 1);
     replay.inject(Fault::Delay(Duration::from_secs(2)), 1);
     let mut feed = replay_feed("crash", &replay);
-    feed.page_size = 5;
+    feed.odata_mut().unwrap().page_size = 5;
     feed.request_timeout = Duration::from_secs(10);
     let fifth_published = golden_published_times()[4];
     let mut config = config(&nats, vec![feed]);

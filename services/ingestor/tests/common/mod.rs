@@ -34,7 +34,7 @@ pub fn replay_feed(name: &str, replay: &RunningReplay) -> FeedConfig {
     let mut feed = FeedConfig::cdse(name, Url::parse(&replay.url()).unwrap());
     feed.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
     feed.poll_interval = Duration::from_millis(100);
-    feed.page_size = 10;
+    feed.odata_mut().unwrap().page_size = 10;
     feed.request_timeout = Duration::from_secs(2);
     feed.alert_after_failures = 2;
     feed.retry = RetryPolicy {

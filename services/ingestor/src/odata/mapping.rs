@@ -8,24 +8,17 @@ use chrono::{DateTime, Utc};
 use nrt_events::{Checksum, ProductDiscovered, product_key};
 use serde_json::{Map, Value};
 
-use crate::{config::FeedConfig, odata::download_href};
+use crate::{
+    feed::EntryError,
+    odata::{OdataSource, download_href},
+};
 
-/// Why one entry of a page cannot become a product.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{product}: {field} {problem}")]
-pub struct EntryError {
-    /// `product <Name>`, or `entry value[<i>]` when the entity has no usable name.
-    pub product: String,
-    /// The entity's field, e.g. `ContentDate.Start` or `Attributes.productType`.
-    pub field: String,
-    pub problem: &'static str,
-}
-
-/// Maps the entity at `position` of a page of `feed`.
+/// Maps the entity at `position` of a page of `feed`, read from `source`.
 pub fn discovered(
     entity: &Value,
     position: usize,
-    feed: &FeedConfig,
+    feed: &str,
+    source: &OdataSource,
 ) -> Result<ProductDiscovered, EntryError> {
     let product = match entity.get("Name").and_then(Value::as_str) {
         Some(name) if !name.is_empty() => format!("product {name}"),
@@ -47,7 +40,7 @@ pub fn discovered(
     let product_type = attribute("productType")
         .ok_or_else(|| fail("Attributes.productType", "is missing or not a string"))?;
     let platform = attribute("platformShortName");
-    let collection = platform.or(feed.collection.as_deref()).ok_or_else(|| {
+    let collection = platform.or(source.collection.as_deref()).ok_or_else(|| {
         fail(
             "Attributes.platformShortName",
             "is missing and the feed configures no collection",
@@ -94,7 +87,7 @@ pub fn discovered(
     };
     Ok(ProductDiscovered {
         key: product_key(&name),
-        href: Some(download_href(feed, &id)),
+        href: Some(download_href(source, &id)),
         feed_id: id,
         collection: collection.to_owned(),
         product_type: product_type.to_owned(),
@@ -107,7 +100,7 @@ pub fn discovered(
         size,
         checksums,
         s3_uri,
-        feed: feed.name.clone(),
+        feed: feed.to_owned(),
         attributes,
     })
 }

@@ -8,11 +8,8 @@ use super::*;
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 /// The feed `generate.py` maps for: named `cdse`, at the real CDSE base URL.
-fn cdse_feed() -> FeedConfig {
-    FeedConfig::cdse(
-        "cdse",
-        Url::parse("https://catalogue.dataspace.copernicus.eu/odata/v1").unwrap(),
-    )
+fn cdse_source() -> OdataSource {
+    OdataSource::new(Url::parse("https://catalogue.dataspace.copernicus.eu/odata/v1").unwrap())
 }
 
 fn recorded_entities() -> Vec<Value> {
@@ -53,7 +50,7 @@ fn every_recorded_product_maps_to_its_golden_file() {
     let entities = recorded_entities();
     assert_eq!(entities.len(), 39);
     for (position, entity) in entities.iter().enumerate() {
-        let product = discovered(entity, position, &cdse_feed()).unwrap();
+        let product = discovered(entity, position, "cdse", &cdse_source()).unwrap();
         let golden_path = format!("{TESTDATA}/products/{}.json", product.key);
         let golden: ProductDiscovered =
             serde_json::from_slice(&std::fs::read(&golden_path).unwrap()).unwrap();
@@ -68,7 +65,9 @@ fn auxiliary_products_without_footprint_map_to_none() {
         .find(|entity| entity["GeoFootprint"].is_null())
         .unwrap();
     assert_eq!(
-        discovered(&entity, 0, &cdse_feed()).unwrap().footprint,
+        discovered(&entity, 0, "cdse", &cdse_source())
+            .unwrap()
+            .footprint,
         None
     );
 }
@@ -83,7 +82,8 @@ fn each_missing_required_field_is_named_with_the_product() {
         ("/ContentDate/End", "ContentDate.End"),
         ("/PublicationDate", "PublicationDate"),
     ] {
-        let error = discovered(&without(s2_entity(), pointer), 3, &cdse_feed()).unwrap_err();
+        let error =
+            discovered(&without(s2_entity(), pointer), 3, "cdse", &cdse_source()).unwrap_err();
         assert_eq!(
             (error.product.as_str(), error.field.as_str()),
             (name, field)
@@ -98,7 +98,7 @@ fn each_missing_required_field_is_named_with_the_product() {
 
 #[test]
 fn an_entity_without_name_is_named_by_its_position() {
-    let error = discovered(&without(s2_entity(), "/Name"), 7, &cdse_feed()).unwrap_err();
+    let error = discovered(&without(s2_entity(), "/Name"), 7, "cdse", &cdse_source()).unwrap_err();
     assert_eq!(error.to_string(), "entry value[7]: Name is missing");
 }
 
@@ -109,7 +109,7 @@ fn a_product_type_is_required() {
         .as_array_mut()
         .unwrap()
         .retain(|attribute| attribute["Name"] != "productType");
-    let error = discovered(&entity, 0, &cdse_feed()).unwrap_err();
+    let error = discovered(&entity, 0, "cdse", &cdse_source()).unwrap_err();
     assert_eq!(error.field, "Attributes.productType");
 }
 
@@ -120,12 +120,12 @@ fn the_configured_collection_stands_in_for_a_missing_platform() {
         .as_array_mut()
         .unwrap()
         .retain(|attribute| attribute["Name"] != "platformShortName");
-    let error = discovered(&entity, 0, &cdse_feed()).unwrap_err();
+    let error = discovered(&entity, 0, "cdse", &cdse_source()).unwrap_err();
     assert_eq!(error.field, "Attributes.platformShortName");
 
-    let mut feed = cdse_feed();
-    feed.collection = Some("SENTINEL-2".into());
-    let product = discovered(&entity, 0, &feed).unwrap();
+    let mut source = cdse_source();
+    source.collection = Some("SENTINEL-2".into());
+    let product = discovered(&entity, 0, "cdse", &source).unwrap();
     assert_eq!(product.collection, "SENTINEL-2");
     assert_eq!(product.platform, None);
 }
@@ -162,17 +162,15 @@ fn malformed_values_are_named_with_the_problem() {
     ] {
         let mut entity = s2_entity();
         entity[field] = value;
-        let error = discovered(&entity, 0, &cdse_feed()).unwrap_err();
+        let error = discovered(&entity, 0, "cdse", &cdse_source()).unwrap_err();
         assert!(error.to_string().ends_with(named), "{field}: {error}");
     }
 }
 
 #[test]
 fn the_href_and_feed_follow_the_configured_feed() {
-    let mut feed = cdse_feed();
-    feed.name = "replay".into();
-    feed.url = Url::parse("http://127.0.0.1:9000/odata/v1/").unwrap();
-    let product = discovered(&s2_entity(), 0, &feed).unwrap();
+    let source = OdataSource::new(Url::parse("http://127.0.0.1:9000/odata/v1/").unwrap());
+    let product = discovered(&s2_entity(), 0, "replay", &source).unwrap();
     assert_eq!(product.feed, "replay");
     assert_eq!(
         product.href.as_deref(),
