@@ -83,7 +83,7 @@ impl MeshUnderTest {
             .feed
             .start(ReplayOptions {
                 schedule: options.schedule,
-                port: None,
+                ..ReplayOptions::default()
             })
             .await?;
         let receiver = WebhookReceiver::start(WEBHOOK_SECRET).await?;

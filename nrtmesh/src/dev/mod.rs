@@ -87,7 +87,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> anyhow::Result<bool
     let feed = ReplayFeed::recorded()
         .start(ReplayOptions {
             schedule: ReleaseSchedule::OneEvery(options.release_every),
-            port: None,
+            ..ReplayOptions::default()
         })
         .await?;
     let secret = format!("whsec_{}", random_base64_key());

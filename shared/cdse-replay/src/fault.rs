@@ -15,6 +15,8 @@ pub enum Fault {
     MalformedBody,
     /// 200 with a JSON object that has no `value`.
     MissingValue,
+    /// 200 with the page padded with whitespace to this many bytes: valid, but too big.
+    OversizedBody { bytes: usize },
     /// The page is served, but its first entry lacks this field (e.g. `ContentDate`).
     EntryWithout(String),
     /// Waits this long, then answers normally.

@@ -156,6 +156,11 @@ impl ReplayFeed {
         self.products.len()
     }
 
+    /// The product with feed id `id`.
+    pub(crate) fn product(&self, id: &str) -> Option<&Product> {
+        self.products.iter().find(|product| product.id == id)
+    }
+
     /// The entities in publication order, as they are served.
     pub fn entities(&self) -> impl Iterator<Item = &RawValue> {
         self.products.iter().map(|product| product.entity.as_ref())
@@ -163,7 +168,12 @@ impl ReplayFeed {
 
     /// The first `visible` products (in publication order) that satisfy `query`: how many match,
     /// and the page `$skip`/`$top` select.
-    pub(crate) fn select(&self, visible: usize, query: &ProductQuery) -> (usize, Vec<&Product>) {
+    pub(crate) fn select(
+        &self,
+        visible: usize,
+        query: &ProductQuery,
+        deleted: &HashSet<String>,
+    ) -> (usize, Vec<&Product>) {
         let visible = &self.products[..visible.min(self.products.len())];
         // Products are in publication order: a lower bound on it skips the older ones at once,
         // which keeps polls of a large synthetic feed cheap.
@@ -180,6 +190,7 @@ impl ReplayFeed {
             });
         let matching: Vec<&Product> = visible[first..]
             .iter()
+            .filter(|product| !deleted.contains(&product.id))
             .filter(|product| query.clauses.iter().all(|clause| product.matches(clause)))
             .collect();
         let page = matching
@@ -284,7 +295,8 @@ mod tests {
                 .append_pair("$filter", filter)
                 .append_pair("$top", "100")
                 .finish();
-            let (total, page) = feed.select(usize::MAX, &query::parse(&raw).unwrap());
+            let (total, page) =
+                feed.select(usize::MAX, &query::parse(&raw).unwrap(), &HashSet::new());
             assert_eq!(total, page.len());
             names(&page)
         };
@@ -327,6 +339,7 @@ mod tests {
             let (total, page) = feed.select(
                 usize::MAX,
                 &query::parse(&format!("$top=7&$skip={skip}")).unwrap(),
+                &HashSet::new(),
             );
             assert_eq!(total, 39);
             seen.extend(page.iter().map(|product| product.id.clone()));
@@ -338,7 +351,7 @@ mod tests {
     #[test]
     fn only_visible_products_are_selected() {
         let feed = ReplayFeed::recorded();
-        let (total, page) = feed.select(3, &query::parse("").unwrap());
+        let (total, page) = feed.select(3, &query::parse("").unwrap(), &HashSet::new());
         assert_eq!((total, page.len()), (3, 3));
         assert_eq!(page[2].id, feed.products[2].id);
     }

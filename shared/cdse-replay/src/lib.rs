@@ -1,11 +1,13 @@
 //! A local CDSE OData catalogue serving recorded products: what `nrtmesh dev` replays as its
 //! feed, and what the ingestor's and end-to-end tests poll.
 //!
-//! It answers `GET /odata/v1/Products` with the subset of CDSE's OData the ingestor uses
+//! It answers `GET /odata/v1/Products` (and `/DeletedProducts`, for products a test withdrew)
+//! with the subset of CDSE's OData the ingestor uses
 //! (`$filter` on `PublicationDate`, `Collection/Name` and `productType`, `$orderby=PublicationDate
 //! asc`, `$top`, `$skip`, `$expand`, `$count`, `@odata.nextLink`), refuses anything else with a
 //! 400 naming it, releases products all at once or one at a time, and lets tests inject faults
-//! and read the requests it received.
+//! and read the requests it received. With an [`Account`] it also plays CDSE's identity server:
+//! tokens from `/auth/token` that expire, and 401 without one.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), nrt_cdse_replay::ReplayError> {
@@ -16,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
+mod deletions;
 mod fault;
 mod feed;
 pub mod query;
@@ -25,6 +29,7 @@ mod synthetic;
 
 use std::path::PathBuf;
 
+pub use account::Account;
 pub use fault::Fault;
 pub use feed::ReplayFeed;
 pub use release::ReleaseSchedule;

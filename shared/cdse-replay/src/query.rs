@@ -11,7 +11,32 @@ pub const MAX_TOP: usize = 1000;
 const PRODUCT_TYPE_PREFIX: &str = "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and att/OData.CSC.StringAttribute/Value eq ";
 const COLLECTION_PREFIX: &str = "Collection/Name eq ";
 
-/// A parsed `GET /Products` query.
+/// The entity sets the replay serves, each ordered and filtered by its own date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntitySet {
+    /// `/Products`, by `PublicationDate`.
+    Products,
+    /// `/DeletedProducts`, by `DeletionDate`.
+    DeletedProducts,
+}
+
+impl EntitySet {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Products => "Products",
+            Self::DeletedProducts => "DeletedProducts",
+        }
+    }
+
+    pub fn date_field(self) -> &'static str {
+        match self {
+            Self::Products => "PublicationDate",
+            Self::DeletedProducts => "DeletionDate",
+        }
+    }
+}
+
+/// A parsed `GET /Products` (or `/DeletedProducts`) query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductQuery {
     /// `$filter` clauses, all of which a product must satisfy.
@@ -27,7 +52,7 @@ pub struct ProductQuery {
 /// One `and`-joined clause of `$filter`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Clause {
-    /// `PublicationDate <op> <time>`.
+    /// `PublicationDate <op> <time>` (`DeletionDate` on `/DeletedProducts`).
     Published(Comparison, DateTime<Utc>),
     /// `Collection/Name eq '<name>'`, matched against the `platformShortName` attribute.
     Collection(String),
@@ -72,8 +97,8 @@ pub enum QueryError {
     Clause(String),
     #[error("$filter `{0}` has unbalanced parentheses or quotes")]
     Unbalanced(String),
-    #[error("unsupported $orderby `{0}`: only `PublicationDate asc` is served")]
-    OrderBy(String),
+    #[error("unsupported $orderby `{0}`: only `{1} asc` is served")]
+    OrderBy(String, &'static str),
     #[error("$top must be an integer from 0 to {MAX_TOP}, not `{0}`")]
     Top(String),
     #[error("$skip must be a non-negative integer, not `{0}`")]
@@ -87,9 +112,12 @@ pub enum QueryError {
 }
 
 impl Clause {
-    fn parse(clause: &str) -> Result<Self, QueryError> {
+    fn parse(clause: &str, set: EntitySet) -> Result<Self, QueryError> {
         let refused = || QueryError::Clause(clause.to_owned());
-        if let Some(rest) = clause.strip_prefix("PublicationDate ") {
+        if let Some(rest) = clause
+            .strip_prefix(set.date_field())
+            .and_then(|rest| rest.strip_prefix(' '))
+        {
             let (operator, value) = rest.split_once(' ').ok_or_else(refused)?;
             let comparison = Comparison::parse(operator).ok_or_else(refused)?;
             return Ok(Self::Published(
@@ -112,6 +140,11 @@ impl Clause {
 
 /// Parses the raw (percent-encoded) query string of a `/Products` request.
 pub fn parse(raw_query: &str) -> Result<ProductQuery, QueryError> {
+    parse_for(raw_query, EntitySet::Products)
+}
+
+/// Parses the raw query string of a request on `set`.
+pub fn parse_for(raw_query: &str, set: EntitySet) -> Result<ProductQuery, QueryError> {
     let mut query = ProductQuery {
         clauses: Vec::new(),
         top: DEFAULT_TOP,
@@ -124,13 +157,14 @@ pub fn parse(raw_query: &str) -> Result<ProductQuery, QueryError> {
         match name.as_ref() {
             "$filter" => {
                 for clause in split_and(value)? {
-                    query.clauses.push(Clause::parse(&clause)?);
+                    query.clauses.push(Clause::parse(&clause, set)?);
                 }
             }
             "$orderby" => {
                 let order = normalise_spaces(value);
-                if order != "PublicationDate asc" && order != "PublicationDate" {
-                    return Err(QueryError::OrderBy(value.to_owned()));
+                let date = set.date_field();
+                if order != format!("{date} asc") && order != date {
+                    return Err(QueryError::OrderBy(value.to_owned(), date));
                 }
             }
             "$top" => {
@@ -432,11 +466,17 @@ mod tests {
         assert!(parse(&encoded(&[("$orderby", "PublicationDate asc")])).is_ok());
         assert_eq!(
             parse(&encoded(&[("$orderby", "PublicationDate desc")])),
-            Err(QueryError::OrderBy("PublicationDate desc".into()))
+            Err(QueryError::OrderBy(
+                "PublicationDate desc".into(),
+                "PublicationDate"
+            ))
         );
         assert_eq!(
             parse(&encoded(&[("$orderby", "ContentDate/Start asc")])),
-            Err(QueryError::OrderBy("ContentDate/Start asc".into()))
+            Err(QueryError::OrderBy(
+                "ContentDate/Start asc".into(),
+                "PublicationDate"
+            ))
         );
     }
 }

@@ -11,12 +11,13 @@ use std::{
 };
 
 use axum::{
-    Router,
+    Form, Router,
     extract::{OriginalUri, RawQuery, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -24,8 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Fault, ReleaseSchedule, ReplayError, ReplayFeed,
+    account::{Account, Grant, GrantOutcome, Tokens},
+    deletions::{self, Deletion},
     fault::FaultQueue,
-    query::{self, ProductQuery},
+    query::{self, EntitySet, ProductQuery},
     release::Release,
 };
 
@@ -35,6 +38,8 @@ pub struct ReplayOptions {
     pub schedule: ReleaseSchedule,
     /// Port on 127.0.0.1; `None` picks a free one.
     pub port: Option<u16>,
+    /// When set, the entity sets answer only requests bearing a token from `/auth/token`.
+    pub account: Option<Account>,
 }
 
 /// A request the replay received, for tests to check what a client asked and when.
@@ -65,6 +70,9 @@ struct ServerState {
     faults: FaultQueue,
     requests: Mutex<Vec<RecordedRequest>>,
     next_request_id: AtomicU64,
+    account: Option<Account>,
+    tokens: Tokens,
+    deletions: Mutex<Vec<Deletion>>,
 }
 
 impl ReplayFeed {
@@ -84,9 +92,14 @@ impl ReplayFeed {
             faults: FaultQueue::default(),
             requests: Mutex::default(),
             next_request_id: AtomicU64::new(1),
+            account: options.account,
+            tokens: Tokens::default(),
+            deletions: Mutex::default(),
         });
         let app = Router::new()
             .route("/odata/v1/Products", get(products))
+            .route("/odata/v1/DeletedProducts", get(deleted_products))
+            .route("/auth/token", post(token))
             .fallback(not_served)
             .with_state(state.clone());
         let stop = CancellationToken::new();
@@ -137,6 +150,38 @@ impl RunningReplay {
         self.state.faults.push(fault, responses)
     }
 
+    /// The token endpoint, when the replay has an account: what a feed's `token_url` is set to.
+    pub fn token_url(&self) -> String {
+        format!("{}/auth/token", self.state.origin)
+    }
+
+    /// The grant types asked of the token endpoint (`password`, `refresh_token`), in order.
+    pub fn token_grants(&self) -> Vec<String> {
+        self.state.tokens.grants()
+    }
+
+    /// Withdraws the product with feed id `id` for `cause`: it leaves `/Products` and appears in
+    /// `/DeletedProducts`, deleted now. False when no such product is served.
+    pub fn delete(&self, id: &str, cause: &str) -> bool {
+        let Some(product) = self.state.feed.product(id) else {
+            return false;
+        };
+        let deletion = Deletion::new(
+            product.id.clone(),
+            &product.entity,
+            product.collection.clone(),
+            product.product_type.clone(),
+            Utc::now(),
+            cause,
+        );
+        self.state
+            .deletions
+            .lock()
+            .expect("deletions lock")
+            .push(deletion);
+        true
+    }
+
     /// Every request answered so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state
@@ -163,15 +208,60 @@ impl Drop for RunningReplay {
 
 async fn products(
     State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw_query): RawQuery,
 ) -> Response {
+    serve(state, EntitySet::Products, &headers, uri, raw_query).await
+}
+
+async fn deleted_products(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw_query): RawQuery,
+) -> Response {
+    serve(state, EntitySet::DeletedProducts, &headers, uri, raw_query).await
+}
+
+async fn token(State(state): State<Arc<ServerState>>, Form(grant): Form<Grant>) -> Response {
+    let Some(account) = &state.account else {
+        return state.error(StatusCode::NOT_FOUND, "the replay has no account");
+    };
+    match state.tokens.grant(account, &grant) {
+        GrantOutcome::Granted(body) => axum::Json(body).into_response(),
+        GrantOutcome::Refused(status, body) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response(),
+    }
+}
+
+async fn serve(
+    state: Arc<ServerState>,
+    set: EntitySet,
+    headers: &HeaderMap,
+    uri: axum::http::Uri,
+    raw_query: Option<String>,
+) -> Response {
     let received_at = Instant::now();
     let url = format!("{}{uri}", state.origin);
-    let fault = state.faults.take();
-    let response = state
-        .answer(raw_query.as_deref().unwrap_or_default(), fault)
-        .await;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let response = if state.account.is_some() && !state.tokens.admits(authorization) {
+        let mut refused = state.error(StatusCode::UNAUTHORIZED, "Expired or invalid token");
+        refused
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        refused
+    } else {
+        let fault = state.faults.take();
+        state
+            .answer(set, raw_query.as_deref().unwrap_or_default(), fault)
+            .await
+    };
     tracing::debug!(%url, status = %response.status(), "CDSE replay answered.");
     state
         .requests
@@ -204,7 +294,7 @@ struct PageBody<'a> {
 }
 
 impl ServerState {
-    async fn answer(&self, raw_query: &str, fault: Option<Fault>) -> Response {
+    async fn answer(&self, set: EntitySet, raw_query: &str, fault: Option<Fault>) -> Response {
         match fault {
             Some(Fault::Status(code)) => {
                 let status =
@@ -222,7 +312,7 @@ impl ServerState {
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             _ => {}
         }
-        let query = match query::parse(raw_query) {
+        let query = match query::parse_for(raw_query, set) {
             Ok(query) => query,
             Err(error) => return self.error(StatusCode::BAD_REQUEST, &error.to_string()),
         };
@@ -233,42 +323,68 @@ impl ServerState {
             }
             Some(Fault::MissingValue) => br#"{"@odata.context":"$metadata#Products"}"#.to_vec(),
             Some(Fault::TruncatedBody) => {
-                let mut body = self.page(raw_query, &query, None);
+                let mut body = self.page(set, raw_query, &query, None);
                 body.truncate(body.len() / 2);
                 body
             }
-            Some(Fault::EntryWithout(field)) => self.page(raw_query, &query, Some(&field)),
-            _ => self.page(raw_query, &query, None),
+            Some(Fault::OversizedBody { bytes }) => {
+                // Still valid JSON: only its size is wrong.
+                let mut body = self.page(set, raw_query, &query, None);
+                body.resize(bytes.max(body.len()), b' ');
+                body
+            }
+            Some(Fault::EntryWithout(field)) => self.page(set, raw_query, &query, Some(&field)),
+            _ => self.page(set, raw_query, &query, None),
         };
         ([(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 
-    /// The JSON page `query` selects; `strip` removes a field from its first entry.
-    fn page(&self, raw_query: &str, query: &ProductQuery, strip: Option<&str>) -> Vec<u8> {
-        let (matched, products) = self.feed.select(self.release.visible(), query);
+    /// The JSON page `query` selects from `set`; `strip` removes a field from its first entry.
+    fn page(
+        &self,
+        set: EntitySet,
+        raw_query: &str,
+        query: &ProductQuery,
+        strip: Option<&str>,
+    ) -> Vec<u8> {
+        let deletions = self.deletions.lock().expect("deletions lock");
+        let (matched, entities): (usize, Vec<&RawValue>) = match set {
+            EntitySet::Products => {
+                let deleted = deletions.iter().map(|d| d.id.clone()).collect();
+                let (matched, products) = self.feed.select(self.release.visible(), query, &deleted);
+                (
+                    matched,
+                    products.iter().map(|p| p.entity.as_ref()).collect(),
+                )
+            }
+            EntitySet::DeletedProducts => {
+                let (matched, deleted) = deletions::select(&deletions, query);
+                (matched, deleted.iter().map(|d| d.entity.as_ref()).collect())
+            }
+        };
         let stripped = strip.and_then(|field| {
             let mut entity: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(products.first()?.entity.get()).ok()?;
+                serde_json::from_str(entities.first()?.get()).ok()?;
             entity.remove(field);
             serde_json::value::to_raw_value(&entity).ok()
         });
-        let mut value: Vec<&RawValue> = products.iter().map(|p| p.entity.as_ref()).collect();
+        let mut value = entities;
         if let (Some(first), Some(stripped)) = (value.first_mut(), stripped.as_deref()) {
             *first = stripped;
         }
-        let next_skip = query.skip + products.len();
+        let next_skip = query.skip + value.len();
         let body = PageBody {
-            context: context(&query.expand),
+            context: context(set, &query.expand),
             count: query.count.then_some(matched),
+            next_link: (next_skip < matched && !value.is_empty())
+                .then(|| self.next_link(set, raw_query, next_skip)),
             value,
-            next_link: (next_skip < matched && !products.is_empty())
-                .then(|| self.next_link(raw_query, next_skip)),
         };
         serde_json::to_vec(&body).expect("a page serialises")
     }
 
     /// The same query with `$skip` advanced, absolute, encoded as CDSE encodes its links.
-    fn next_link(&self, raw_query: &str, skip: usize) -> String {
+    fn next_link(&self, set: EntitySet, raw_query: &str, skip: usize) -> String {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in url::form_urlencoded::parse(raw_query.as_bytes()) {
             if name != "$skip" {
@@ -276,7 +392,7 @@ impl ServerState {
             }
         }
         serializer.append_pair("$skip", &skip.to_string());
-        format!("{}/Products?{}", self.base_url, serializer.finish())
+        format!("{}/{}?{}", self.base_url, set.name(), serializer.finish())
     }
 
     /// A CDSE-shaped error: `{"detail": {"message": ..., "request_id": ...}}`.
@@ -290,12 +406,12 @@ impl ServerState {
 }
 
 /// `$metadata#Products(Attributes(),Assets())`, as CDSE names what it expanded.
-fn context(expand: &[String]) -> String {
+fn context(set: EntitySet, expand: &[String]) -> String {
     if expand.is_empty() {
-        return "$metadata#Products".to_owned();
+        return format!("$metadata#{}", set.name());
     }
     let expanded: Vec<String> = expand.iter().map(|name| format!("{name}()")).collect();
-    format!("$metadata#Products({})", expanded.join(","))
+    format!("$metadata#{}({})", set.name(), expanded.join(","))
 }
 
 fn whole_seconds(duration: Duration) -> u64 {

@@ -9,7 +9,7 @@ use serde_json::Value;
 async fn start(feed: ReplayFeed, schedule: ReleaseSchedule) -> RunningReplay {
     feed.start(ReplayOptions {
         schedule,
-        port: None,
+        ..ReplayOptions::default()
     })
     .await
     .unwrap()
@@ -273,4 +273,133 @@ async fn synthetic_products_are_served_like_recorded_ones() {
     .await;
     assert_eq!(page["@odata.count"], 2499);
     assert_eq!(page["value"].as_array().unwrap().len(), 1000);
+}
+
+#[tokio::test]
+async fn a_deleted_product_leaves_products_and_is_served_in_deleted_products() {
+    let replay = start(ReplayFeed::recorded(), ReleaseSchedule::All).await;
+    let all = get_json(&products_url(&replay, &[("$top", "1000")])).await;
+    let victim = all["value"][3].clone();
+    let id = victim["Id"].as_str().unwrap();
+    assert!(replay.delete(id, "Duplicated product"));
+    assert!(!replay.delete("no-such-id", "Duplicated product"));
+
+    let after = get_json(&products_url(&replay, &[("$top", "1000")])).await;
+    assert_eq!(after["value"].as_array().unwrap().len(), 38);
+    let deleted = get_json(&format!(
+        "{}/DeletedProducts?{}",
+        replay.url(),
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("$filter", "DeletionDate ge 2000-01-01T00:00:00Z")
+            .append_pair("$orderby", "DeletionDate asc")
+            .append_pair("$expand", "Attributes")
+            .finish()
+    ))
+    .await;
+    assert_eq!(
+        deleted["@odata.context"],
+        "$metadata#DeletedProducts(Attributes())"
+    );
+    let entity = &deleted["value"][0];
+    assert_eq!(entity["Id"], victim["Id"]);
+    assert_eq!(entity["Name"], victim["Name"]);
+    assert_eq!(entity["DeletionCause"], "Duplicated product");
+    assert!(entity["DeletionDate"].as_str().unwrap().ends_with('Z'));
+    // The deletion set is ordered by its own date, as CDSE's is.
+    let (status, _, body) = get(&format!(
+        "{}/DeletedProducts?%24orderby=PublicationDate+asc",
+        replay.url()
+    ))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("only `DeletionDate asc` is served"), "{body}");
+}
+
+#[tokio::test]
+async fn with_an_account_only_requests_bearing_a_live_token_are_served() {
+    let replay = ReplayFeed::recorded()
+        .start(ReplayOptions {
+            account: Some(nrt_cdse_replay::Account {
+                username: "ops".into(),
+                password: "secret".into(),
+                access_lifetime: Duration::from_secs(1),
+                refresh_lifetime: Duration::from_secs(60),
+            }),
+            ..ReplayOptions::default()
+        })
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = products_url(&replay, &[("$top", "1")]);
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+
+    let grant = |form: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let token_url = replay.token_url();
+        async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish();
+            let response = client
+                .post(token_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, refused) = grant(vec![
+        ("grant_type", "password".into()),
+        ("client_id", "cdse-public".into()),
+        ("username", "ops".into()),
+        ("password", "wrong".into()),
+    ])
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
+    let (status, tokens) = grant(vec![
+        ("grant_type", "password".into()),
+        ("client_id", "cdse-public".into()),
+        ("username", "ops".into()),
+        ("password", "secret".into()),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let served = client.get(&url).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = client.get(&url).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(expired.status(), 401);
+    let (status, renewed) = grant(vec![
+        ("grant_type", "refresh_token".into()),
+        ("client_id", "cdse-public".into()),
+        (
+            "refresh_token",
+            tokens["refresh_token"].as_str().unwrap().into(),
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    let served = client
+        .get(&url)
+        .bearer_auth(renewed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        replay.token_grants(),
+        ["password", "password", "refresh_token"]
+    );
 }
