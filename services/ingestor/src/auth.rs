@@ -11,7 +11,8 @@ use url::Url;
 
 use crate::{Error, http::excerpt};
 
-/// A token is renewed this long before it expires, so a request never carries a dying one.
+/// A token is renewed this long before it expires (or at three quarters of a shorter life), so a
+/// request never carries a dying one.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 
 /// A CDSE account: where to log in, and as whom.
@@ -33,8 +34,14 @@ pub struct TokenSource {
 
 struct Tokens {
     access: Secret,
+    /// When to stop using the access token: a margin before it expires.
     access_until: Instant,
     refresh: Option<(Secret, Instant)>,
+}
+
+/// The moment to stop using a token granted at `granted` that lasts `lifetime`.
+fn renew_at(granted: Instant, lifetime: Duration) -> Instant {
+    granted + lifetime - RENEW_BEFORE.min(lifetime / 4)
 }
 
 #[derive(Deserialize)]
@@ -54,19 +61,19 @@ impl TokenSource {
         }
     }
 
-    /// An access token valid for at least another minute.
+    /// An access token with at least a minute (or a quarter of its life) left.
     pub async fn bearer(&self) -> Result<Secret, Error> {
         let mut current = self.current.lock().await;
         let now = Instant::now();
         if let Some(tokens) = current.as_ref()
-            && tokens.access_until > now + RENEW_BEFORE
+            && tokens.access_until > now
         {
             return Ok(tokens.access.clone());
         }
         let refresh = current
             .as_ref()
             .and_then(|tokens| tokens.refresh.as_ref())
-            .filter(|(_, until)| *until > now + RENEW_BEFORE)
+            .filter(|(_, until)| *until > now)
             .map(|(token, _)| token.clone());
         let renewed = match refresh {
             Some(refresh) => match self
@@ -136,10 +143,10 @@ impl TokenSource {
             .map_err(|error| failed(format!("not a token response: {error}")))?;
         Ok(Tokens {
             access: token.access_token,
-            access_until: asked_at + Duration::from_secs(token.expires_in),
+            access_until: renew_at(asked_at, Duration::from_secs(token.expires_in)),
             refresh: token.refresh_token.map(|refresh| {
                 let lasts = token.refresh_expires_in.unwrap_or(token.expires_in);
-                (refresh, asked_at + Duration::from_secs(lasts))
+                (refresh, renew_at(asked_at, Duration::from_secs(lasts)))
             }),
         })
     }

@@ -55,6 +55,8 @@ pub struct FeedConfig {
     pub start_from: Option<DateTime<Utc>>,
     /// Longest wait for one request (`request_timeout_secs`).
     pub request_timeout: Duration,
+    /// Largest answer accepted (`max_body_bytes`); a larger one fails the request, unread.
+    pub max_body_bytes: usize,
     /// Consecutive failed polls before a `feed-failing` alert.
     pub alert_after_failures: u32,
     /// No new product for this long raises a `feed-stalled` alert (`stalled_after_secs`): the
@@ -110,6 +112,8 @@ impl FeedConfig {
             poll_interval: Duration::from_secs(60),
             start_from: None,
             request_timeout: Duration::from_secs(30),
+            // 1000 fully expanded CDSE products are a few MB.
+            max_body_bytes: 64 * 1024 * 1024,
             alert_after_failures: 3,
             stalled_after: None,
             retry: RetryPolicy::default(),
@@ -204,6 +208,12 @@ impl FeedConfig {
             return Err(ConfigError::invalid(
                 key("retry_min_delay_secs"),
                 "must not exceed retry_max_delay_secs",
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                key("max_body_bytes"),
+                "must be positive",
             ));
         }
         if self.alert_after_failures == 0 {

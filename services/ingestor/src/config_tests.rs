@@ -27,7 +27,8 @@ fn a_full_feed_table_sets_every_key() {
         "collection = \"SENTINEL-2\"\nproduct_type = \"S2MSI1C\"\npoll_interval_secs = 0.5\n\
          page_size = 1000\nstart_from = \"2026-01-01T00:00:00Z\"\nrequest_timeout_secs = 10\n\
          alert_after_failures = 4\nretry_attempts = 2\nretry_min_delay_secs = 0.1\n\
-         retry_max_delay_secs = 5\nstalled_after_secs = 3600\ndeletions = true\n\
+         retry_max_delay_secs = 5\nstalled_after_secs = 3600\nmax_body_bytes = 1048576\n\
+         deletions = true\n\
          area = \"POLYGON((10 50, 11 50, 11 51, 10 51, 10 50))\"\n\
          username = \"ops@example.org\"\npassword = \"hunter2\"\n\
          [feeds.attributes]\norbitDirection = \"DESCENDING\"\nrelativeOrbitNumber = 15\n\
@@ -70,6 +71,7 @@ fn a_full_feed_table_sets_every_key() {
             poll_interval: Duration::from_millis(500),
             start_from: Some("2026-01-01T00:00:00Z".parse().unwrap()),
             request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1_048_576,
             alert_after_failures: 4,
             stalled_after: Some(Duration::from_secs(3600)),
             retry: RetryPolicy {

@@ -19,8 +19,6 @@ use crate::{
     config::{FeedConfig, RetryPolicy},
 };
 
-/// A page larger than this is refused: 1000 fully expanded CDSE products are a few MB.
-pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 /// A `Retry-After` beyond this is taken as this: a feed asking for hours is better re-polled.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 /// How much of an error body goes into the error message.
@@ -68,6 +66,7 @@ pub struct HttpClient {
     client: reqwest::Client,
     feed: String,
     timeout: Duration,
+    max_body_bytes: usize,
     retry: RetryPolicy,
     token: Option<Arc<TokenSource>>,
 }
@@ -86,6 +85,7 @@ impl HttpClient {
             client,
             feed: feed.name.clone(),
             timeout: feed.request_timeout,
+            max_body_bytes: feed.max_body_bytes,
             retry: feed.retry,
             token,
         })
@@ -175,10 +175,10 @@ impl HttpClient {
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            if body.len() + chunk.len() > MAX_PAGE_BYTES {
+            if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(Error::TooLarge {
                     url: url.to_string(),
-                    limit: MAX_PAGE_BYTES,
+                    limit: self.max_body_bytes,
                 });
             }
             body.extend_from_slice(&chunk);

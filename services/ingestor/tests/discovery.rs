@@ -17,7 +17,7 @@ async fn every_recorded_product_is_discovered_once_across_polls_and_a_restart() 
     let replay = ReplayFeed::recorded()
         .start(ReplayOptions {
             schedule: ReleaseSchedule::Manual { visible: 15 },
-            port: None,
+            ..ReplayOptions::default()
         })
         .await
         .unwrap();
@@ -83,7 +83,7 @@ async fn products_tied_at_the_cursor_across_a_page_boundary_are_each_discovered_
         .unwrap()
         .start(ReplayOptions {
             schedule: ReleaseSchedule::Manual { visible: 3 },
-            port: None,
+            ..ReplayOptions::default()
         })
         .await
         .unwrap();

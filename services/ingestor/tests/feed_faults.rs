@@ -28,7 +28,7 @@ async fn malformed_pages_alert_after_the_streak_keep_the_cursor_and_lose_nothing
     let replay = ReplayFeed::recorded()
         .start(ReplayOptions {
             schedule: ReleaseSchedule::Manual { visible: 30 },
-            port: None,
+            ..ReplayOptions::default()
         })
         .await
         .unwrap();
@@ -197,6 +197,32 @@ async fn products_of_a_page_cut_off_by_a_nats_crash_arrive_once_after_the_restar
         stored_cursor(&nats, "crash").await.unwrap().published_at,
         newest
     );
+}
+
+#[tokio::test]
+async fn timeouts_and_oversized_answers_are_asked_again_and_every_product_is_stored_once() {
+    let nats = nats().await;
+    let replay = ReplayFeed::recorded()
+        .start(ReplayOptions::default())
+        .await
+        .unwrap();
+    let mut feed = replay_feed("cdse", &replay);
+    feed.request_timeout = Duration::from_millis(300);
+    feed.max_body_bytes = 512 * 1024;
+    replay.inject(Fault::Delay(Duration::from_secs(2)), 1);
+    replay.inject(Fault::OversizedBody { bytes: 1024 * 1024 }, 1);
+    replay.inject(Fault::Delay(Duration::from_secs(2)), 1);
+    let mut wire = WireTap::open(&nats).await;
+    let mut tap = products_tap(&nats).await;
+    let ingestor = Ingestor::start(config(&nats, vec![feed]));
+    next_products(&mut tap, 39).await;
+    let sent = wire.keys_until_quiet().await;
+    ingestor.stop().await;
+    assert_eq!(sent.len(), 39, "no page was published twice");
+    assert_eq!(stored_product_count(&nats).await, 39);
+    let statuses: Vec<u16> = replay.requests().iter().map(|r| r.status).collect();
+    // Three faulty answers before the first good page; delayed ones are logged when sent.
+    assert!(statuses.len() >= 4, "{statuses:?}");
 }
 
 /// Publication times of the recorded products, oldest first.

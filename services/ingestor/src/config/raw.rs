@@ -31,6 +31,7 @@ pub(super) struct RawFeed {
     poll_interval_secs: Option<f64>,
     start_from: Option<String>,
     request_timeout_secs: Option<f64>,
+    max_body_bytes: Option<i64>,
     alert_after_failures: Option<i64>,
     stalled_after_secs: Option<f64>,
     retry_attempts: Option<i64>,
@@ -70,6 +71,8 @@ impl RawFeed {
             "request_timeout_secs",
             feed.request_timeout,
         )?;
+        feed.max_body_bytes =
+            keys.count(self.max_body_bytes, "max_body_bytes", feed.max_body_bytes)?;
         feed.stalled_after = self
             .stalled_after_secs
             .map(|secs| keys.seconds(Some(secs), "stalled_after_secs", Duration::ZERO))

@@ -265,6 +265,62 @@ mod tests {
     }
 
     #[test]
+    fn attribute_and_area_filters_follow_cdse_attribute_syntax() {
+        let mut source = source();
+        source.attributes = [
+            ("cloudCover", Comparison::Le, AttributeValue::Double(30.0)),
+            (
+                "orbitDirection",
+                Comparison::Eq,
+                AttributeValue::String("DESCENDING".into()),
+            ),
+            (
+                "relativeOrbitNumber",
+                Comparison::Ge,
+                AttributeValue::Integer(15),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, operator, value)| (name.to_owned(), AttributeFilter { operator, value }))
+        .collect();
+        source.area = Some(" POLYGON((10 50, 11 50, 11 51, 10 50)) ".into());
+        let url = products_url(&source, "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(
+            pairs(&url)[0].1,
+            "PublicationDate ge 2026-01-01T00:00:00.000000Z \
+             and Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and \
+             att/OData.CSC.DoubleAttribute/Value le 30.0) \
+             and Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'orbitDirection' and \
+             att/OData.CSC.StringAttribute/Value eq 'DESCENDING') \
+             and Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'relativeOrbitNumber' \
+             and att/OData.CSC.IntegerAttribute/Value ge 15) \
+             and OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((10 50, 11 50, 11 51, 10 50))')"
+        );
+    }
+
+    #[test]
+    fn deletions_are_asked_in_deletion_order_with_the_same_filters() {
+        let mut source = source();
+        source.collection = Some("SENTINEL-1".into());
+        let url = deletions::deleted_products_url(&source, "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(
+            url.as_str().split('?').next(),
+            Some("https://catalogue.dataspace.copernicus.eu/odata/v1/DeletedProducts")
+        );
+        assert_eq!(
+            pairs(&url)[..2],
+            [
+                (
+                    "$filter".into(),
+                    "DeletionDate ge 2026-01-01T00:00:00.000000Z and Collection/Name eq 'SENTINEL-1'"
+                        .into()
+                ),
+                ("$orderby".into(), "DeletionDate asc".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn the_query_is_form_encoded_as_cdse_links_are() {
         let mut source = source();
         source.collection = Some("O'NEIL & CO".into());
