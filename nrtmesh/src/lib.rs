@@ -1,5 +1,6 @@
 //! The operations CLI and all-in-one binary of nrt-mesh.
 
+pub mod backfill;
 pub mod dev;
 pub mod history;
 pub mod receiver;

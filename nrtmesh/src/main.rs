@@ -38,6 +38,25 @@ enum Command {
         #[arg(long)]
         health_listen: Option<SocketAddr>,
     },
+    /// Walk a feed's history from --from to --to for a reprocessing campaign, publishing through
+    /// the same dedup path as the live ingestor; run it again to resume an interrupted walk.
+    Backfill {
+        /// The feed's name in the ingestor configuration.
+        #[arg(long)]
+        source: String,
+        /// Start of the publication window: RFC 3339, or YYYY-MM-DD for midnight UTC.
+        #[arg(long, value_parser = nrtmesh::backfill::parse_time)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// End of the publication window (inclusive).
+        #[arg(long, value_parser = nrtmesh::backfill::parse_time)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// The ingestor configuration naming the feed (its [nats] is used too).
+        #[arg(long, env = "INGESTOR_CONFIG")]
+        config: Option<PathBuf>,
+        /// Use this NATS server instead of the configuration's.
+        #[arg(long, env = "NRTMESH_NATS_URL")]
+        nats_url: Option<String>,
+    },
     /// Operate on JetStream streams.
     Streams {
         #[command(subcommand)]
@@ -112,6 +131,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Backfill {
+            source,
+            from,
+            to,
+            config,
+            nats_url,
+        } => {
+            let campaign = ingestor::backfill::Backfill {
+                feed: source,
+                from,
+                until: to,
+            };
+            nrtmesh::backfill::run(
+                config.as_deref(),
+                nats_url,
+                campaign,
+                nrt_runtime::shutdown::on_signal(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Streams {
             action: StreamsAction::Apply { nats_url, replicas },

@@ -9,6 +9,7 @@
 //! (its name without packaging), so a product seen by several feeds is one event.
 
 pub mod auth;
+pub mod backfill;
 pub mod config;
 pub mod cursor;
 mod error;

@@ -35,15 +35,21 @@ pub struct PollReport {
     pub cursor: Cursor,
 }
 
+/// Told after each page of a poll is delivered and committed: the poll so far.
+pub type PageHook = Box<dyn Fn(&PollReport) + Send + Sync>;
+
 /// Polls one feed until shutdown.
 pub struct FeedPoller<F, S, C> {
     pub feed: FeedConfig,
     /// The key of this poller's cursor in `ingest-cursors`: the feed's name, or a name derived
-    /// from it when one feed has several (`<feed>.deletions`).
+    /// from it when one feed has several (`<feed>.deletions`, a backfill's).
     pub cursor_key: String,
     pub source: F,
     pub sink: S,
     pub cursors: C,
+    /// Entries published after this are left for later and end the poll: a backfill's end.
+    pub until: Option<DateTime<Utc>>,
+    pub on_page: Option<PageHook>,
 }
 
 impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
@@ -55,6 +61,8 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
             source,
             sink,
             cursors,
+            until: None,
+            on_page: None,
         }
     }
 
@@ -124,10 +132,11 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
             cursor: stored.cursor.clone(),
         };
         loop {
-            let page = tokio::select! {
+            let mut page = tokio::select! {
                 page = self.source.fetch(&request) => page?,
                 _ = shutdown.requested() => return Ok(report),
             };
+            let reached_until = self.cut_at_until(&mut page.entries);
             let PageOutcome {
                 discovered,
                 rejected,
@@ -157,8 +166,11 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
             report.discovered += discovered_count;
             report.rejected += rejected_count;
             report.cursor = stored.cursor.clone();
+            if let Some(on_page) = &self.on_page {
+                on_page(&report);
+            }
             request = match page.next {
-                _ if shutdown.is_requested() => return Ok(report),
+                _ if shutdown.is_requested() || reached_until => return Ok(report),
                 None => return Ok(report),
                 // Deep backlogs outrun a feed's paging limit: ask again from the cursor reached,
                 // unless it has not moved (then only paging on can make progress).
@@ -171,6 +183,27 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
                 }
                 Some(next) => next,
             };
+        }
+    }
+
+    /// Drops the entries published after `until` (pages are in publication order); true when
+    /// some were, which ends the poll.
+    fn cut_at_until(&self, entries: &mut Vec<Box<serde_json::value::RawValue>>) -> bool {
+        let Some(until) = self.until else {
+            return false;
+        };
+        let beyond = entries.iter().enumerate().position(|(position, entry)| {
+            self.source
+                .read_entry(entry, position)
+                .published_at
+                .is_some_and(|time| time > until)
+        });
+        match beyond {
+            Some(first) => {
+                entries.truncate(first);
+                true
+            }
+            None => false,
         }
     }
 
