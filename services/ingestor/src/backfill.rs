@@ -13,6 +13,7 @@ use crate::{
     feed::PolledFeed,
     odata::OdataFeed,
     poller::{FeedPoller, PageHook, PollReport},
+    s3::listing::BucketListing,
     sink::ProductSink,
 };
 
@@ -84,6 +85,10 @@ pub async fn run(
     let report = match &feed.source {
         SourceConfig::CdseOdata(odata) => {
             let source = OdataFeed::new(feed, odata)?;
+            walk(feed, source, sink, cursors, campaign, on_page, &shutdown).await
+        }
+        SourceConfig::S3Bucket(bucket) => {
+            let source = BucketListing::new(&feed.name, bucket).await;
             walk(feed, source, sink, cursors, campaign, on_page, &shutdown).await
         }
     };

@@ -12,7 +12,7 @@ use nrt_telemetry::TelemetryConfig;
 use raw::RawConfig;
 use url::Url;
 
-use crate::odata::OdataSource;
+use crate::{odata::OdataSource, s3::BucketSource};
 
 pub(crate) mod raw;
 
@@ -70,6 +70,9 @@ pub struct FeedConfig {
 pub enum SourceConfig {
     /// The Copernicus Data Space Ecosystem OData catalogue (`kind = "cdse-odata"`).
     CdseOdata(OdataSource),
+    /// A bucket products land in: its object events and a reconciling listing
+    /// (`kind = "s3-bucket"`).
+    S3Bucket(BucketSource),
 }
 
 impl SourceConfig {
@@ -77,6 +80,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::CdseOdata(_) => "cdse-odata",
+            Self::S3Bucket(_) => "s3-bucket",
         }
     }
 }
@@ -126,9 +130,18 @@ impl FeedConfig {
     }
 
     /// The OData settings, for a feed known to be one.
+    pub fn odata(&self) -> Option<&OdataSource> {
+        match &self.source {
+            SourceConfig::CdseOdata(odata) => Some(odata),
+            _ => None,
+        }
+    }
+
+    /// The OData settings, for a feed known to be one, to change.
     pub fn odata_mut(&mut self) -> Option<&mut OdataSource> {
         match &mut self.source {
             SourceConfig::CdseOdata(odata) => Some(odata),
+            _ => None,
         }
     }
 }
@@ -224,6 +237,7 @@ impl FeedConfig {
         }
         match &self.source {
             SourceConfig::CdseOdata(odata) => odata.validate(key),
+            SourceConfig::S3Bucket(bucket) => bucket.validate(key),
         }
     }
 }

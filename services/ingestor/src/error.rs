@@ -57,6 +57,15 @@ pub enum Error {
     #[error("{url} answered an @odata.nextLink that is not a URL: {link:?}")]
     NextLink { url: String, link: String },
 
+    #[error("could not list s3://{bucket}/{prefix}")]
+    Listing {
+        bucket: String,
+        prefix: String,
+        /// Boxed: the S3 error is large, and feeds return this error on every path.
+        #[source]
+        source: Box<nrt_s3::S3Error>,
+    },
+
     #[error("could not publish {key}")]
     Publish {
         key: String,
@@ -105,6 +114,7 @@ impl Error {
                 retry_with_new_token,
                 ..
             } => *status == 429 || *status >= 500 || *retry_with_new_token,
+            Self::Listing { source, .. } => source.is_transient(),
             // The identity server may be restarting; a wrong password fails every attempt alike,
             // which the retry bound keeps short.
             Self::Login { .. } => true,

@@ -78,7 +78,7 @@ mod tests {
 
     fn feed() -> OdataFeed {
         let feed = FeedConfig::cdse("test", Url::parse("http://replay/odata/v1").unwrap());
-        let crate::SourceConfig::CdseOdata(source) = &feed.source;
+        let source = feed.odata().unwrap();
         OdataFeed::new(&feed, source).unwrap()
     }
 

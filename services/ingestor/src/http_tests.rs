@@ -23,7 +23,7 @@ fn feed_for(replay: &RunningReplay, attempts: usize) -> FeedConfig {
 }
 
 fn first_page(feed: &FeedConfig) -> HttpRequest {
-    let crate::SourceConfig::CdseOdata(source) = &feed.source;
+    let source = feed.odata().unwrap();
     HttpRequest::get(products_url(
         source,
         "2000-01-01T00:00:00Z".parse().unwrap(),

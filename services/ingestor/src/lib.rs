@@ -19,6 +19,7 @@ pub mod http;
 mod jetstream;
 pub mod odata;
 pub mod poller;
+pub mod s3;
 pub mod sink;
 #[cfg(test)]
 mod testing;
@@ -36,6 +37,7 @@ pub use jetstream::{KvCursors, MeshSink};
 use crate::{
     odata::{OdataDeletions, OdataFeed, deletions::deletions_cursor},
     poller::FeedPoller,
+    s3::listing::{BucketListing, listing_cursor},
 };
 
 /// The service's name in the mesh: its NATS connection, CloudEvents source and dead letters.
@@ -80,6 +82,19 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
                 );
                 let shutdown = shutdown.clone();
                 feeds.spawn(async move { products.run(shutdown).await });
+            }
+            SourceConfig::S3Bucket(bucket) => {
+                if bucket.reconcile {
+                    let mut listing = FeedPoller::new(
+                        feed.clone(),
+                        BucketListing::new(&feed.name, bucket).await,
+                        sink.clone(),
+                        cursors.clone(),
+                    );
+                    listing.cursor_key = listing_cursor(&feed.name);
+                    let shutdown = shutdown.clone();
+                    feeds.spawn(async move { listing.run(shutdown).await });
+                }
             }
         }
     }

@@ -63,8 +63,7 @@ fn requested(poller: &TestPoller) -> Vec<Url> {
 }
 
 fn first_url(since: &str) -> Url {
-    let crate::SourceConfig::CdseOdata(source) = &feed().source;
-    products_url(source, since.parse().unwrap())
+    products_url(feed().odata().unwrap(), since.parse().unwrap())
 }
 
 fn stored(poller: &TestPoller) -> Cursor {

@@ -129,7 +129,7 @@ impl ScriptedFeed {
         feed: &FeedConfig,
         answers: impl IntoIterator<Item = Result<FeedPage<HttpRequest>, Error>>,
     ) -> Self {
-        let crate::SourceConfig::CdseOdata(source) = &feed.source;
+        let source = feed.odata().unwrap();
         Self {
             odata: OdataFeed::new(feed, source).unwrap(),
             answers: Mutex::new(answers.into_iter().collect()),

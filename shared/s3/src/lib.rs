@@ -13,4 +13,7 @@ pub use aws_sdk_s3;
 pub use client::{S3Config, client};
 pub use error::S3Error;
 pub use key::{KeyError, validate_key};
-pub use objects::{StoredObject, ensure_bucket, get_bytes, list_keys, put_bytes, put_file};
+pub use objects::{
+    ListedObject, StoredObject, ensure_bucket, get_bytes, list_keys, list_objects, put_bytes,
+    put_file,
+};

@@ -146,13 +146,32 @@ pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Result<Optio
     Ok(Some(body.into_bytes()))
 }
 
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Every key under `prefix`, following continuation tokens.
 pub async fn list_keys(
     client: &Client,
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<String>, S3Error> {
-    let mut keys = Vec::new();
+    let objects = list_objects(client, bucket, prefix).await?;
+    Ok(objects.into_iter().map(|object| object.key).collect())
+}
+
+/// Every object under `prefix`, in key order, following continuation tokens.
+pub async fn list_objects(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<ListedObject>, S3Error> {
+    let mut objects = Vec::new();
     let mut pages = client
         .list_objects_v2()
         .bucket(bucket)
@@ -162,11 +181,16 @@ pub async fn list_keys(
     while let Some(page) = pages.next().await {
         let page =
             page.map_err(|error| S3Error::request("ListObjectsV2", bucket, prefix, error))?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|object| object.key().map(str::to_owned)),
-        );
+        objects.extend(page.contents().iter().filter_map(|object| {
+            Some(ListedObject {
+                key: object.key()?.to_owned(),
+                size: object.size().and_then(|size| u64::try_from(size).ok()),
+                etag: object.e_tag().map(|etag| etag.trim_matches('"').to_owned()),
+                last_modified: object.last_modified().and_then(|time| {
+                    chrono::DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+                }),
+            })
+        }));
     }
-    Ok(keys)
+    Ok(objects)
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{FeedConfig, SourceConfig};
-use crate::odata::OdataSource;
+use crate::{odata::OdataSource, s3::BucketSource};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub(super) struct RawFeed {
 }
 
 /// The kinds this ingestor speaks, as `kind` names them.
-const KINDS: &str = "cdse-odata";
+const KINDS: &str = "cdse-odata, s3-bucket";
 
 impl RawFeed {
     pub fn parse(self, prefix: &str) -> Result<FeedConfig, ConfigError> {
@@ -50,6 +50,7 @@ impl RawFeed {
         let name = keys.required(self.name, "name")?;
         let source = match keys.required(self.kind, "kind")?.as_str() {
             "cdse-odata" => SourceConfig::CdseOdata(OdataSource::parse(self.kind_keys, &keys)?),
+            "s3-bucket" => SourceConfig::S3Bucket(BucketSource::parse(self.kind_keys, &keys)?),
             other => {
                 return Err(ConfigError::invalid(
                     keys.key("kind"),
