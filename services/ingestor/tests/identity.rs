@@ -1,0 +1,56 @@
+//! One product, several sources: the same Sentinel product seen in the CDSE catalogue and as an
+//! object in a bucket is one `products.discovered` event, whichever source saw it first.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use ingestor::{FeedConfig, SourceConfig, s3::BucketSource};
+use nrt_cdse_replay::{ReplayFeed, ReplayOptions};
+use nrt_s3::seaweed::SeaweedServer;
+
+const SAFE: &str = "Sentinel-1/SAR/IW_GRDH_1S/2026/01/01/\
+    S1A_IW_GRDH_1SDV_20260101T012439_20260101T012508_062567_07D772_8DAD.SAFE";
+
+#[tokio::test]
+async fn a_product_in_the_catalogue_and_in_a_bucket_is_one_event() {
+    let (nats, seaweed) = tokio::join!(nats(), SeaweedServer::start());
+    let replay = ReplayFeed::recorded()
+        .start(ReplayOptions::default())
+        .await
+        .unwrap();
+    let client = nrt_s3::client(&seaweed.config()).await;
+    nrt_s3::ensure_bucket(&client, "eodata").await.unwrap();
+    nrt_s3::put_bytes(
+        &client,
+        "eodata",
+        &format!("{SAFE}/manifest.safe"),
+        Bytes::from_static(b"<xfdu/>"),
+        "application/xml",
+    )
+    .await
+    .unwrap();
+    let mut source = BucketSource::new("eodata", seaweed.config());
+    source.events = false;
+    let mut bucket = FeedConfig::new("bucket", SourceConfig::S3Bucket(source));
+    bucket.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
+    bucket.poll_interval = std::time::Duration::from_millis(100);
+
+    let mut wire = WireTap::open(&nats).await;
+    let ingestor = Ingestor::start(config(&nats, vec![replay_feed("cdse", &replay), bucket]));
+    let sent = wire.keys_until_quiet().await;
+    ingestor.stop().await;
+
+    let key = "S1A_IW_GRDH_1SDV_20260101T012439_20260101T012508_062567_07D772_8DAD";
+    assert_eq!(
+        sent.iter().filter(|sent| *sent == key).count(),
+        2,
+        "both sources published it"
+    );
+    assert_eq!(sent.len(), 40);
+    assert_eq!(
+        stored_product_count(&nats).await,
+        39,
+        "JetStream kept it once"
+    );
+}
