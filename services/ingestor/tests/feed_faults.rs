@@ -225,6 +225,50 @@ async fn timeouts_and_oversized_answers_are_asked_again_and_every_product_is_sto
     assert!(statuses.len() >= 4, "{statuses:?}");
 }
 
+#[tokio::test]
+async fn a_feed_silent_past_its_cadence_raises_one_stalled_alert() {
+    let nats = nats().await;
+    let replay = ReplayFeed::recorded()
+        .start(ReplayOptions {
+            schedule: ReleaseSchedule::Manual { visible: 5 },
+            ..ReplayOptions::default()
+        })
+        .await
+        .unwrap();
+    let mut feed = replay_feed("quiet", &replay);
+    feed.stalled_after = Some(Duration::from_secs(1));
+    let mut alerts = EventTap::open(
+        &nats.jetstream().await,
+        streams::ALERTS.name,
+        "alerts.warning.feed-stalled",
+    )
+    .await
+    .unwrap();
+    let mut tap = products_tap(&nats).await;
+    let ingestor = Ingestor::start(config(&nats, vec![feed]));
+    next_products(&mut tap, 5).await;
+    let alert: Alert = alerts.next(WAIT).await.unwrap().data;
+    assert_eq!(
+        (alert.kind.as_str(), alert.about.as_str()),
+        ("feed-stalled", "quiet")
+    );
+    assert!(
+        alert
+            .message
+            .starts_with("feed quiet brought no new product for "),
+        "{}",
+        alert.message
+    );
+    assert!(
+        alerts.drain_raw(QUIET).await.is_empty(),
+        "one alert per silence"
+    );
+    // New products end the silence; polls go on either way.
+    replay.release(3);
+    next_products(&mut tap, 3).await;
+    ingestor.stop().await;
+}
+
 /// Publication times of the recorded products, oldest first.
 fn golden_published_times() -> Vec<chrono::DateTime<chrono::Utc>> {
     let mut times: Vec<_> = golden_products().values().map(|p| p.published_at).collect();
