@@ -23,7 +23,9 @@ pub enum S3Error {
 }
 
 impl S3Error {
-    pub(crate) fn request<E>(
+    /// The error of an SDK call on `s3://bucket/key`: the server's code and message when it
+    /// answered, and whether trying again can help.
+    pub fn request<E>(
         operation: &'static str,
         bucket: &str,
         key: &str,

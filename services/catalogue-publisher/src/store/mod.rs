@@ -14,7 +14,7 @@ use nrt_s3::{
     S3Error,
     aws_sdk_s3::{
         self, Client,
-        error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+        error::{ProvideErrorMetadata, SdkError},
         primitives::ByteStream,
     },
 };
@@ -97,26 +97,7 @@ impl S3Store {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let status = error
-            .raw_response()
-            .map(|response| response.status().as_u16());
-        // As nrt-s3 decides: unreachable, slow or overloaded servers heal.
-        let transient = matches!(
-            error,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        ) || matches!(status, Some(408 | 429 | 500..=599));
-        let detail = match (error.code(), error.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => DisplayErrorContext(&error).to_string(),
-        };
-        S3Error::Request {
-            operation,
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            detail,
-            transient,
-        }
+        S3Error::request(operation, &self.bucket, key, error)
     }
 }
 
