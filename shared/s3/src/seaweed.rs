@@ -1,7 +1,11 @@
 //! SeaweedFS, a real distributed S3 server, started as a child process for tests: master,
 //! volume, filer and S3 gateway on free loopback ports, data in a temporary directory.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use tokio::process::{Child, Command};
 
@@ -19,6 +23,8 @@ pub enum SeaweedError {
         #[source]
         source: std::io::Error,
     },
+    #[error("SeaweedFS could not bind a port another process took first: {line}")]
+    PortTaken { line: String },
     #[error("SeaweedFS S3 on port {port} did not answer within {timeout:?}; its log: {log}")]
     NotReady {
         port: u16,
@@ -32,7 +38,7 @@ const SECRET_KEY: &str = "nrt-test-secret";
 const IDENTITIES: &str = r#"{"identities":[{"name":"nrt-test","credentials":[{"accessKey":"nrt-test","secretKey":"nrt-test-secret"}],"actions":["Admin","Read","List","Tagging","Write"]}]}"#;
 
 pub struct SeaweedServer {
-    _child: Child,
+    child: Child,
     s3_port: u16,
     _dir: tempfile::TempDir,
 }
@@ -47,55 +53,67 @@ impl SeaweedServer {
         }
     }
 
+    /// Starts SeaweedFS, trying again on fresh ports when a port picked as free was taken by
+    /// another process before SeaweedFS bound it (tests run in parallel and each start picks eight).
     pub async fn try_start() -> Result<Self, SeaweedError> {
+        const ATTEMPTS: usize = 4;
         let binary = find_binary()?;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&binary).await {
+                Err(SeaweedError::PortTaken { .. }) if attempt < ATTEMPTS => {
+                    tracing::warn!(
+                        attempt,
+                        "SeaweedFS lost a port race; starting again on new ports"
+                    );
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(binary: &Path) -> Result<Self, SeaweedError> {
+        let spawn_error = |source| SeaweedError::Spawn {
+            binary: binary.display().to_string(),
+            source,
+        };
         let dir = tempfile::Builder::new()
             .prefix("nrt-seaweed-")
             .tempdir()
-            .map_err(|source| SeaweedError::Spawn {
-                binary: binary.display().to_string(),
-                source,
-            })?;
-        let port = |name: &str| -> Result<String, SeaweedError> {
-            free_port_pair()
-                .map(|port| format!("-{name}={port}"))
-                .map_err(|source| SeaweedError::Spawn {
-                    binary: binary.display().to_string(),
-                    source,
-                })
-        };
-        // Each service takes an HTTP port and a gRPC port at +10000; pick ports where both are free.
-        let master = port("master.port")?;
-        let volume = port("volume.port")?;
-        let filer = port("filer.port")?;
-        let s3_port = free_port_pair().map_err(|source| SeaweedError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
+            .map_err(spawn_error)?;
+        // Every listener gets an explicit port: SeaweedFS otherwise derives gRPC ports as +10000,
+        // which may be a port another test's server already holds.
+        let [
+            master,
+            master_grpc,
+            volume,
+            volume_grpc,
+            filer,
+            filer_grpc,
+            s3_port,
+            s3_grpc,
+        ] = distinct_free_ports().map_err(spawn_error)?;
         let log_path = dir.path().join("weed.log");
-        let log = std::fs::File::create(&log_path).map_err(|source| SeaweedError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
+        let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
         // A real identity: requests are signature-checked as in production.
         let identities = dir.path().join("s3.json");
-        std::fs::write(&identities, IDENTITIES).map_err(|source| SeaweedError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
+        std::fs::write(&identities, IDENTITIES).map_err(spawn_error)?;
         let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).map_err(|source| SeaweedError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
-        let child = Command::new(&binary)
+        std::fs::create_dir_all(&data).map_err(spawn_error)?;
+        let child = Command::new(binary)
             .arg("server")
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
             .arg(format!("-dir={}", data.display()))
-            .args([master, volume, filer])
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-master.port.grpc={master_grpc}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-volume.port.grpc={volume_grpc}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-filer.port.grpc={filer_grpc}"))
             .arg("-s3")
             .arg(format!("-s3.port={s3_port}"))
-            .arg(format!("-s3.port.grpc={}", s3_port + 10000))
+            .arg(format!("-s3.port.grpc={s3_grpc}"))
             .arg(format!("-s3.config={}", identities.display()))
             // Side services SeaweedFS starts on fixed ports by default: off, so tests never collide.
             .args([
@@ -110,12 +128,9 @@ impl SeaweedServer {
             .current_dir(dir.path())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| SeaweedError::Spawn {
-                binary: binary.display().to_string(),
-                source,
-            })?;
-        let server = Self {
-            _child: child,
+            .map_err(spawn_error)?;
+        let mut server = Self {
+            child,
             s3_port,
             _dir: dir,
         };
@@ -131,12 +146,16 @@ impl SeaweedServer {
         S3Config::local(self.endpoint(), ACCESS_KEY, SECRET_KEY)
     }
 
-    async fn wait_ready(&self, log_path: &std::path::Path) -> Result<(), SeaweedError> {
+    async fn wait_ready(&mut self, log_path: &Path) -> Result<(), SeaweedError> {
         let timeout = Duration::from_secs(60);
         let client = crate::client(&self.config()).await;
         let deadline = tokio::time::Instant::now() + timeout;
         // Ready means a bucket can be created and written, not merely that the port is open.
         while tokio::time::Instant::now() < deadline {
+            // A server that died (a port taken, a bad flag) will never answer: report it now.
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
             if crate::ensure_bucket(&client, "nrt-ready-probe")
                 .await
                 .is_ok()
@@ -155,6 +174,14 @@ impl SeaweedServer {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let log = std::fs::read_to_string(log_path).unwrap_or_default();
+        if let Some(line) = log
+            .lines()
+            .find(|line| line.contains("address already in use"))
+        {
+            return Err(SeaweedError::PortTaken {
+                line: line.to_owned(),
+            });
+        }
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
         Err(SeaweedError::NotReady {
             port: self.s3_port,
@@ -180,14 +207,15 @@ fn find_binary() -> Result<PathBuf, SeaweedError> {
     Err(SeaweedError::NotFound)
 }
 
-/// A port free now, whose +10000 companion (SeaweedFS's gRPC port) is free too.
-fn free_port_pair() -> std::io::Result<u16> {
-    for _ in 0..50 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        if port < 55000 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return Ok(port);
-        }
+/// Ports free right now and distinct from one another: all are bound at once before any is
+/// released, so the operating system cannot hand out the same one twice.
+fn distinct_free_ports<const N: usize>() -> std::io::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
     }
-    Err(std::io::Error::other("no free port pair found"))
+    Ok(ports)
 }
