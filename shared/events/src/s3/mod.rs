@@ -2,13 +2,18 @@
 //! embedded endpoint publish them on `objects.<bucket>`.
 //!
 //! These are not CloudEvents: the body is what the storage sends, so any S3 that can notify NATS
-//! plugs in unchanged. Parsing is tolerant: fields vary between AWS, MinIO versions and emulators.
+//! plugs in unchanged. [`S3Notification`] is the form the mesh writes; [`read_object_changes`]
+//! reads every form senders use (SQS, SNS, EventBridge, older MinIO).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::subject_token;
+
+mod read;
+
+pub use read::{ChangeKind, NotificationError, ObjectChange, read_object_changes};
 
 /// The subject an object event for `bucket` is published on.
 pub fn object_subject(bucket: &str) -> String {
