@@ -7,7 +7,9 @@
 //! asc`, `$top`, `$skip`, `$expand`, `$count`, `@odata.nextLink`), refuses anything else with a
 //! 400 naming it, releases products all at once or one at a time, and lets tests inject faults
 //! and read the requests it received. With an [`Account`] it also plays CDSE's identity server:
-//! tokens from `/auth/token` that expire, and 401 without one.
+//! tokens from `/auth/token` that expire, and 401 without one. It also serves a product by id
+//! (`/Products(<id>)`) and a pull subscription (`/Subscriptions(<id>)/Read` and `/Ack`) whose
+//! queue tests fill with notifications of the recorded products.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), nrt_cdse_replay::ReplayError> {
@@ -25,6 +27,7 @@ mod feed;
 pub mod query;
 mod release;
 mod server;
+mod subscription;
 mod synthetic;
 
 use std::path::PathBuf;
@@ -34,6 +37,7 @@ pub use fault::Fault;
 pub use feed::ReplayFeed;
 pub use release::ReleaseSchedule;
 pub use server::{RecordedRequest, ReplayOptions, RunningReplay};
+pub use subscription::{Acknowledgement, MAX_READ_TOP};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

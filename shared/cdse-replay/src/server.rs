@@ -30,6 +30,7 @@ use crate::{
     fault::FaultQueue,
     query::{self, EntitySet, ProductQuery},
     release::Release,
+    subscription::{self, Acknowledgement, Subscription},
 };
 
 /// How a replay runs.
@@ -60,8 +61,8 @@ pub struct RunningReplay {
     server: Option<JoinHandle<()>>,
 }
 
-struct ServerState {
-    feed: ReplayFeed,
+pub(crate) struct ServerState {
+    pub(crate) feed: ReplayFeed,
     /// `http://127.0.0.1:PORT`, to log requests as absolute URLs.
     origin: String,
     /// `http://127.0.0.1:PORT/odata/v1`, the base of every `@odata.nextLink`.
@@ -72,7 +73,8 @@ struct ServerState {
     next_request_id: AtomicU64,
     account: Option<Account>,
     tokens: Tokens,
-    deletions: Mutex<Vec<Deletion>>,
+    pub(crate) deletions: Mutex<Vec<Deletion>>,
+    pub(crate) subscription: Subscription,
 }
 
 impl ReplayFeed {
@@ -95,10 +97,16 @@ impl ReplayFeed {
             account: options.account,
             tokens: Tokens::default(),
             deletions: Mutex::default(),
+            subscription: Subscription::default(),
         });
         let app = Router::new()
             .route("/odata/v1/Products", get(products))
             .route("/odata/v1/DeletedProducts", get(deleted_products))
+            .route("/odata/v1/{entity}", get(subscription::by_key))
+            .route(
+                "/odata/v1/{subscription}/{action}",
+                get(subscription::read).post(subscription::ack),
+            )
             .route("/auth/token", post(token))
             .fallback(not_served)
             .with_state(state.clone());
@@ -182,6 +190,47 @@ impl RunningReplay {
         true
     }
 
+    /// Serves the pull subscription `id`: its `Read` and `Ack` answer, any other id is 404.
+    pub fn open_subscription(&self, id: &str) {
+        self.state.subscription.open(id)
+    }
+
+    /// Queues a `created` notification for each product at `positions` (publication order),
+    /// carrying its entity, or (`with_entity` false) only its id, as CDSE reads after three
+    /// days. The AckIds, in queue order.
+    pub fn notify_created(
+        &self,
+        positions: std::ops::Range<usize>,
+        with_entity: bool,
+    ) -> Vec<String> {
+        let entities: Vec<&RawValue> = self.state.feed.entities().collect();
+        entities[positions]
+            .iter()
+            .map(|entity| self.state.subscription.notify_created(entity, with_entity))
+            .collect()
+    }
+
+    /// Queues `notification` exactly as given (an unreadable one, say); its `AckId`, if any,
+    /// acknowledges it.
+    pub fn enqueue(&self, notification: Box<RawValue>) {
+        self.state.subscription.enqueue(notification)
+    }
+
+    /// Answers the next `responses` acknowledgements with `fault` (a status or a delay) instead.
+    pub fn fail_acks(&self, fault: Fault, responses: usize) {
+        self.state.subscription.fail_acks(fault, responses)
+    }
+
+    /// The acknowledgements applied so far, oldest first.
+    pub fn acknowledgements(&self) -> Vec<Acknowledgement> {
+        self.state.subscription.acknowledgements()
+    }
+
+    /// Notifications queued and not yet acknowledged.
+    pub fn queued_notifications(&self) -> usize {
+        self.state.subscription.queued()
+    }
+
     /// Every request answered so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state
@@ -245,34 +294,14 @@ async fn serve(
     uri: axum::http::Uri,
     raw_query: Option<String>,
 ) -> Response {
-    let received_at = Instant::now();
-    let url = format!("{}{uri}", state.origin);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    let response = if state.account.is_some() && !state.tokens.admits(authorization) {
-        let mut refused = state.error(StatusCode::UNAUTHORIZED, "Expired or invalid token");
-        refused
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        refused
-    } else {
-        let fault = state.faults.take();
-        state
-            .answer(set, raw_query.as_deref().unwrap_or_default(), fault)
-            .await
-    };
-    tracing::debug!(%url, status = %response.status(), "CDSE replay answered.");
     state
-        .requests
-        .lock()
-        .expect("request log lock")
-        .push(RecordedRequest {
-            url,
-            received_at,
-            status: response.status().as_u16(),
-        });
-    response
+        .guarded(headers, &uri, async {
+            let fault = state.faults.take();
+            state
+                .answer(set, raw_query.as_deref().unwrap_or_default(), fault)
+                .await
+        })
+        .await
 }
 
 async fn not_served(State(state): State<Arc<ServerState>>, uri: OriginalUri) -> Response {
@@ -294,6 +323,39 @@ struct PageBody<'a> {
 }
 
 impl ServerState {
+    /// `answer`, once the bearer token passes when the replay has an account; logged either way.
+    pub(crate) async fn guarded(
+        &self,
+        headers: &HeaderMap,
+        uri: &axum::http::Uri,
+        answer: impl Future<Output = Response>,
+    ) -> Response {
+        let received_at = Instant::now();
+        let url = format!("{}{uri}", self.origin);
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let response = if self.account.is_some() && !self.tokens.admits(authorization) {
+            let mut refused = self.error(StatusCode::UNAUTHORIZED, "Expired or invalid token");
+            refused
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            refused
+        } else {
+            answer.await
+        };
+        tracing::debug!(%url, status = %response.status(), "CDSE replay answered.");
+        self.requests
+            .lock()
+            .expect("request log lock")
+            .push(RecordedRequest {
+                url,
+                received_at,
+                status: response.status().as_u16(),
+            });
+        response
+    }
+
     async fn answer(&self, set: EntitySet, raw_query: &str, fault: Option<Fault>) -> Response {
         match fault {
             Some(Fault::Status(code)) => {
@@ -396,7 +458,7 @@ impl ServerState {
     }
 
     /// A CDSE-shaped error: `{"detail": {"message": ..., "request_id": ...}}`.
-    fn error(&self, status: StatusCode, message: &str) -> Response {
+    pub(crate) fn error(&self, status: StatusCode, message: &str) -> Response {
         let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let body = serde_json::json!({
             "detail": { "message": message, "request_id": format!("replay-{request_id}") }
