@@ -91,6 +91,21 @@ pub async fn run(
             let source = BucketListing::new(&feed.name, bucket).await;
             walk(feed, source, sink, cursors, campaign, on_page, &shutdown).await
         }
+        SourceConfig::StacApi(stac) => {
+            let source = crate::stac_api::StacFeed::new(feed, stac)?;
+            walk(feed, source, sink, cursors, campaign, on_page, &shutdown).await
+        }
+        // A subscription only tells of what happens from now on.
+        SourceConfig::CdsePush(_) | SourceConfig::CdsePull(_) => Err(ConfigError::invalid(
+            "--source",
+            format!(
+                "feed {} is a {} feed, which has no history to walk; backfill with a cdse-odata \
+                 feed of the same catalogue",
+                feed.name,
+                feed.source.kind()
+            ),
+        )
+        .into()),
     };
     mesh.client.drain().await.ok();
     report

@@ -12,7 +12,12 @@ use nrt_telemetry::TelemetryConfig;
 use raw::RawConfig;
 use url::Url;
 
-use crate::{odata::OdataSource, s3::BucketSource};
+use crate::{
+    odata::OdataSource,
+    s3::BucketSource,
+    stac_api::StacSource,
+    subscription::{PullSource, PushSource, config::DEFAULT_PUSH_MAX_BODY_BYTES},
+};
 
 pub(crate) mod raw;
 
@@ -73,6 +78,12 @@ pub enum SourceConfig {
     /// A bucket products land in: its object events and a reconciling listing
     /// (`kind = "s3-bucket"`).
     S3Bucket(BucketSource),
+    /// An endpoint CDSE pushes a subscription's notifications to (`kind = "cdse-push"`).
+    CdsePush(PushSource),
+    /// A CDSE subscription queue, read and acknowledged (`kind = "cdse-pull"`).
+    CdsePull(PullSource),
+    /// Any STAC API's item search (`kind = "stac-api"`).
+    StacApi(StacSource),
 }
 
 impl SourceConfig {
@@ -81,6 +92,9 @@ impl SourceConfig {
         match self {
             Self::CdseOdata(_) => "cdse-odata",
             Self::S3Bucket(_) => "s3-bucket",
+            Self::CdsePush(_) => "cdse-push",
+            Self::CdsePull(_) => "cdse-pull",
+            Self::StacApi(_) => "stac-api",
         }
     }
 }
@@ -110,14 +124,18 @@ impl Default for RetryPolicy {
 impl FeedConfig {
     /// A feed of `source` with the defaults a file would get.
     pub fn new(name: impl Into<String>, source: SourceConfig) -> Self {
+        let max_body_bytes = match &source {
+            SourceConfig::CdsePush(_) => DEFAULT_PUSH_MAX_BODY_BYTES,
+            // 1000 fully expanded CDSE products are a few MB.
+            _ => 64 * 1024 * 1024,
+        };
         Self {
             name: name.into(),
             source,
             poll_interval: Duration::from_secs(60),
             start_from: None,
             request_timeout: Duration::from_secs(30),
-            // 1000 fully expanded CDSE products are a few MB.
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes,
             alert_after_failures: 3,
             stalled_after: None,
             retry: RetryPolicy::default(),
@@ -238,6 +256,9 @@ impl FeedConfig {
         match &self.source {
             SourceConfig::CdseOdata(odata) => odata.validate(key),
             SourceConfig::S3Bucket(bucket) => bucket.validate(key),
+            SourceConfig::CdsePush(push) => push.validate(key),
+            SourceConfig::CdsePull(pull) => pull.validate(key),
+            SourceConfig::StacApi(stac) => stac.validate(key),
         }
     }
 }

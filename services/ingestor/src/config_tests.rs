@@ -236,6 +236,16 @@ fn the_example_file_loads() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ingestor.example.toml");
     let config = load(Some(Path::new(example))).unwrap();
     let names: Vec<&str> = config.feeds.iter().map(|feed| feed.name.as_str()).collect();
-    assert_eq!(names, ["cdse-s2-l1c", "cdse-s1-grd"]);
+    assert_eq!(
+        names,
+        [
+            "cdse-s2-l1c",
+            "cdse-s1-grd",
+            "earth-search-s2-l2a",
+            "eodata-landing"
+        ]
+    );
     assert_eq!(config.feeds[1].poll_interval, Duration::from_secs(60));
+    assert_eq!(config.feeds[2].source.kind(), "stac-api");
+    assert_eq!(config.feeds[3].source.kind(), "s3-bucket");
 }

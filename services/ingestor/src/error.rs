@@ -17,6 +17,13 @@ pub enum Error {
     Topology(#[from] TopologyError),
     #[error("could not build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    #[error("could not listen on {address} for feed {feed}")]
+    Listen {
+        feed: String,
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("no answer from {url} within {timeout:?}")]
     Timeout { url: String, timeout: Duration },
@@ -52,10 +59,21 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "subscription {subscription} does not exist at {url} (cancelled, or owned by another \
+         account): {detail}"
+    )]
+    SubscriptionNotFound {
+        subscription: String,
+        url: String,
+        detail: String,
+    },
     #[error("{url} answered JSON without a `value` array")]
     NoValue { url: String },
     #[error("{url} answered an @odata.nextLink that is not a URL: {link:?}")]
     NextLink { url: String, link: String },
+    #[error("{url} answered a STAC next link that cannot be followed: {problem}")]
+    UnfollowableLink { url: String, problem: String },
 
     #[error("could not list s3://{bucket}/{prefix}")]
     Listing {

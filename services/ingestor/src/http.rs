@@ -30,6 +30,9 @@ pub struct HttpRequest {
     pub method: Method,
     pub url: Url,
     pub body: Option<serde_json::Value>,
+    /// Headers a feed asked for in its next link (STAC API paging): kept out of `Display`, which
+    /// names the page in logs and dead letters, since they may carry a token.
+    pub headers: HeaderMap,
 }
 
 impl HttpRequest {
@@ -38,6 +41,7 @@ impl HttpRequest {
             method: Method::GET,
             url,
             body: None,
+            headers: HeaderMap::new(),
         }
     }
 
@@ -46,6 +50,7 @@ impl HttpRequest {
             method: Method::POST,
             url,
             body,
+            headers: HeaderMap::new(),
         }
     }
 }
@@ -147,7 +152,8 @@ impl HttpClient {
         let mut builder = self
             .client
             .request(request.method.clone(), url.clone())
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, "application/json")
+            .headers(request.headers.clone());
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }

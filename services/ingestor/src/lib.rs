@@ -21,9 +21,13 @@ pub mod odata;
 pub mod poller;
 pub mod s3;
 pub mod sink;
+pub mod stac_api;
+pub mod subscription;
 #[cfg(test)]
 mod testing;
 pub mod watchdog;
+
+use std::sync::Arc;
 
 use nrt_events::streams::KV_INGEST_CURSORS;
 use nrt_nats::Mesh;
@@ -37,11 +41,18 @@ pub use jetstream::{KvCursors, MeshSink};
 use crate::{
     odata::{OdataDeletions, OdataFeed, deletions::deletions_cursor},
     poller::FeedPoller,
-    s3::listing::{BucketListing, listing_cursor},
+    s3::{
+        events::{ObjectEvents, consumer_spec},
+        listing::{BucketListing, listing_cursor},
+    },
+    subscription::{PushEndpoint, SubscriptionPuller},
 };
 
 /// The service's name in the mesh: its NATS connection, CloudEvents source and dead letters.
 pub const SERVICE: &str = "ingestor";
+
+/// Object events a bucket feed handles at once: each is a few small publishes.
+const OBJECT_EVENTS_AT_ONCE: usize = 8;
 
 /// Runs every configured feed until `shutdown`, then lets each finish the page it is on.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
@@ -83,7 +94,31 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
                 let shutdown = shutdown.clone();
                 feeds.spawn(async move { products.run(shutdown).await });
             }
+            SourceConfig::StacApi(stac) => {
+                let items = FeedPoller::new(
+                    feed.clone(),
+                    stac_api::StacFeed::new(&feed, stac)?,
+                    sink.clone(),
+                    cursors.clone(),
+                );
+                let shutdown = shutdown.clone();
+                feeds.spawn(async move { items.run(shutdown).await });
+            }
             SourceConfig::S3Bucket(bucket) => {
+                if bucket.events {
+                    let spec = consumer_spec(&feed.name, bucket);
+                    let consumer = nrt_nats::ensure_consumer(&mesh.js, &spec).await?;
+                    let handler = Arc::new(ObjectEvents::new(&feed.name, bucket, sink.clone()));
+                    let options = mesh.consumer_options(OBJECT_EVENTS_AT_ONCE);
+                    let shutdown = shutdown.clone();
+                    feeds.spawn(async move {
+                        if let Err(error) =
+                            nrt_nats::run_consumer(consumer, spec, handler, options, shutdown).await
+                        {
+                            tracing::error!(%error, "Object events stopped.");
+                        }
+                    });
+                }
                 if bucket.reconcile {
                     let mut listing = FeedPoller::new(
                         feed.clone(),
@@ -95,6 +130,15 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
                     let shutdown = shutdown.clone();
                     feeds.spawn(async move { listing.run(shutdown).await });
                 }
+            }
+            SourceConfig::CdsePush(push) => {
+                let endpoint = PushEndpoint::bind(&feed, push, sink.clone()).await?;
+                feeds.spawn(endpoint.serve(shutdown.clone()));
+            }
+            SourceConfig::CdsePull(pull) => {
+                let puller = SubscriptionPuller::new(&feed, pull, sink.clone())?;
+                let shutdown = shutdown.clone();
+                feeds.spawn(async move { puller.run(shutdown).await });
             }
         }
     }

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use nrt_nats::describe_error;
 use nrt_runtime::Shutdown;
 
@@ -15,12 +14,10 @@ use crate::{
     cursor::{self, CasOutcome, Cursor, CursorStore, StoredCursor},
     feed::{Discovery, PolledFeed},
     handler::{PageOutcome, Rejected, handle_page},
-    sink::ProductSink,
-    watchdog::FeedHealth,
+    sink::{self, ProductSink},
+    watchdog::{self, FeedHealth},
 };
 
-/// PubAcks awaited at once while publishing a page.
-const PUBLISH_CONCURRENCY: usize = 32;
 /// After shutdown is requested, how long a page being published may take to finish; past it the
 /// page is abandoned uncommitted, to be re-polled (and deduplicated) after the restart.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -234,38 +231,18 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
         discovered: Vec<Discovery>,
         rejected: &[Rejected],
     ) -> Result<(), Error> {
-        let feed = &self.cursor_key;
-        let new = futures::stream::iter(discovered)
-            .map(|discovery| self.sink.publish(discovery))
-            .buffered(PUBLISH_CONCURRENCY)
-            .try_fold(
-                0u64,
-                |new, is_new| async move { Ok(new + u64::from(is_new)) },
-            )
-            .await?;
-        metrics::counter!("nrt_ingestor_products_discovered_total", "feed" => feed.clone())
-            .increment(new);
-        for rejected in rejected {
-            let reason = rejected.error.to_string();
-            self.sink
-                .dead_letter(origin, rejected.entity.as_bytes(), &reason)
-                .await?;
-            metrics::counter!("nrt_ingestor_entries_rejected_total", "feed" => feed.clone())
-                .increment(1);
-        }
-        Ok(())
+        sink::deliver(&self.sink, &self.cursor_key, origin, discovered, rejected)
+            .await
+            .map(drop)
     }
 
     async fn raise(&self, alert: nrt_events::Alert) {
-        let kind = alert.kind.clone();
-        if let Err(error) = self.sink.alert(alert).await {
-            tracing::error!(feed = %self.cursor_key, kind, error = %describe_error(&error), "Could not raise an alert.");
-        }
+        watchdog::raise(&self.sink, &self.cursor_key, alert).await
     }
 }
 
 /// Resolves `DRAIN_GRACE` after shutdown is requested.
-async fn after_grace(shutdown: &Shutdown) {
+pub(crate) async fn after_grace(shutdown: &Shutdown) {
     shutdown.requested().await;
     tokio::time::sleep(DRAIN_GRACE).await;
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use nrt_events::{Alert, Severity};
 use tokio::time::Instant;
 
-use crate::{SERVICE, config::FeedConfig};
+use crate::{SERVICE, config::FeedConfig, sink::ProductSink};
 
 pub struct FeedHealth {
     feed: String,
@@ -95,6 +95,14 @@ impl FeedHealth {
             about: self.feed.clone(),
             raised_at: Utc::now(),
         }
+    }
+}
+
+/// Raises `alert` for `feed`; a failure to do so is logged, never fatal: the feed goes on.
+pub async fn raise(sink: &impl ProductSink, feed: &str, alert: Alert) {
+    let kind = alert.kind.clone();
+    if let Err(error) = sink.alert(alert).await {
+        tracing::error!(feed, kind, error = %nrt_nats::describe_error(&error), "Could not raise an alert.");
     }
 }
 

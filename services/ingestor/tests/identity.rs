@@ -1,5 +1,6 @@
-//! One product, several sources: the same Sentinel product seen in the CDSE catalogue and as an
-//! object in a bucket is one `products.discovered` event, whichever source saw it first.
+//! One product, several sources: the same Sentinel product seen in the CDSE catalogue, as an
+//! object in a bucket and in a push notification is one `products.discovered` event, whichever
+//! source saw it first. (STAC items take the same identity: see `stac_api::mapping` tests.)
 
 mod common;
 
@@ -13,7 +14,7 @@ const SAFE: &str = "Sentinel-1/SAR/IW_GRDH_1S/2026/01/01/\
     S1A_IW_GRDH_1SDV_20260101T012439_20260101T012508_062567_07D772_8DAD.SAFE";
 
 #[tokio::test]
-async fn a_product_in_the_catalogue_and_in_a_bucket_is_one_event() {
+async fn a_product_in_the_catalogue_in_a_bucket_and_pushed_is_one_event() {
     let (nats, seaweed) = tokio::join!(nats(), SeaweedServer::start());
     let replay = ReplayFeed::recorded()
         .start(ReplayOptions::default())
@@ -36,9 +37,20 @@ async fn a_product_in_the_catalogue_and_in_a_bucket_is_one_event() {
     bucket.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
     bucket.poll_interval = std::time::Duration::from_millis(100);
 
+    let push = push_feed(&replay.url());
+    let push_url = endpoint(&push);
+
     let mut wire = WireTap::open(&nats).await;
-    let ingestor = Ingestor::start(config(&nats, vec![replay_feed("cdse", &replay), bucket]));
-    let sent = wire.keys_until_quiet().await;
+    let ingestor = Ingestor::start(config(
+        &nats,
+        vec![replay_feed("cdse", &replay), bucket, push],
+    ));
+    let mut sent = wire.keys_until_quiet().await;
+    // CDSE notifies a change to a product the catalogue feed has already published.
+    let notification = subscription_fixture("push_notification_modified_IW_GRDH_1S.json");
+    let answer = post(&push_url, notification, Some(PUSH_PASSWORD)).await;
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    sent.extend(wire.keys_until_quiet().await);
     ingestor.stop().await;
 
     let key = "S1A_IW_GRDH_1SDV_20260101T012439_20260101T012508_062567_07D772_8DAD";
@@ -47,7 +59,13 @@ async fn a_product_in_the_catalogue_and_in_a_bucket_is_one_event() {
         2,
         "both sources published it"
     );
-    assert_eq!(sent.len(), 40);
+    let pushed = "S1C_IW_GRDH_1SDV_20260101T001052_20260101T001117_005702_00B654_ABF9";
+    assert_eq!(
+        sent.iter().filter(|sent| *sent == pushed).count(),
+        2,
+        "the catalogue and the push endpoint published it"
+    );
+    assert_eq!(sent.len(), 41);
     assert_eq!(
         stored_product_count(&nats).await,
         39,

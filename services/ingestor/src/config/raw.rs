@@ -12,7 +12,12 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{FeedConfig, SourceConfig};
-use crate::{odata::OdataSource, s3::BucketSource};
+use crate::{
+    odata::OdataSource,
+    s3::BucketSource,
+    stac_api::StacSource,
+    subscription::{PullSource, PushSource},
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +47,7 @@ pub(super) struct RawFeed {
 }
 
 /// The kinds this ingestor speaks, as `kind` names them.
-const KINDS: &str = "cdse-odata, s3-bucket";
+const KINDS: &str = "cdse-odata, s3-bucket, cdse-push, cdse-pull, stac-api";
 
 impl RawFeed {
     pub fn parse(self, prefix: &str) -> Result<FeedConfig, ConfigError> {
@@ -51,6 +56,9 @@ impl RawFeed {
         let source = match keys.required(self.kind, "kind")?.as_str() {
             "cdse-odata" => SourceConfig::CdseOdata(OdataSource::parse(self.kind_keys, &keys)?),
             "s3-bucket" => SourceConfig::S3Bucket(BucketSource::parse(self.kind_keys, &keys)?),
+            "cdse-push" => SourceConfig::CdsePush(PushSource::parse(self.kind_keys, &keys)?),
+            "cdse-pull" => SourceConfig::CdsePull(PullSource::parse(self.kind_keys, &keys)?),
+            "stac-api" => SourceConfig::StacApi(StacSource::parse(self.kind_keys, &keys)?),
             other => {
                 return Err(ConfigError::invalid(
                     keys.key("kind"),

@@ -132,30 +132,13 @@ impl OdataSource {
                 Ok((name, filter))
             })
             .collect::<Result<_, ConfigError>>()?;
-        source.credentials = match (raw.username, raw.password) {
-            (None, None) => None,
-            (Some(username), Some(password)) => Some(Credentials {
-                token_url: at.url(
-                    raw.token_url.as_deref().unwrap_or(CDSE_TOKEN_URL),
-                    "token_url",
-                )?,
-                client_id: raw.client_id.unwrap_or_else(|| CDSE_CLIENT_ID.to_owned()),
-                username,
-                password,
-            }),
-            (Some(_), None) => {
-                return Err(ConfigError::invalid(
-                    at.key("password"),
-                    "is required with username",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::invalid(
-                    at.key("username"),
-                    "is required with password",
-                ));
-            }
-        };
+        source.credentials = credentials(
+            at,
+            ["username", "password"],
+            (raw.username, raw.password),
+            raw.token_url,
+            raw.client_id,
+        )?;
         Ok(source)
     }
 
@@ -200,6 +183,39 @@ impl OdataSource {
             }
         }
         Ok(())
+    }
+}
+
+/// A CDSE account from a kind's keys: none, or both its username and password keys (named by
+/// the kind: `username` and `password` on a catalogue feed), with CDSE's token endpoint and
+/// client unless overridden. Every kind that logs in to CDSE reads its account here.
+pub(crate) fn credentials(
+    at: &Keys,
+    [username_key, password_key]: [&str; 2],
+    account: (Option<String>, Option<Secret>),
+    token_url: Option<String>,
+    client_id: Option<String>,
+) -> Result<Option<Credentials>, ConfigError> {
+    match account {
+        (None, None) => Ok(None),
+        (Some(username), Some(_)) if username.is_empty() => Err(ConfigError::invalid(
+            at.key(username_key),
+            "must not be empty",
+        )),
+        (Some(username), Some(password)) => Ok(Some(Credentials {
+            token_url: at.url(token_url.as_deref().unwrap_or(CDSE_TOKEN_URL), "token_url")?,
+            client_id: client_id.unwrap_or_else(|| CDSE_CLIENT_ID.to_owned()),
+            username,
+            password,
+        })),
+        (Some(_), None) => Err(ConfigError::invalid(
+            at.key(password_key),
+            format!("is required with {username_key}"),
+        )),
+        (None, Some(_)) => Err(ConfigError::invalid(
+            at.key(username_key),
+            format!("is required with {password_key}"),
+        )),
     }
 }
 

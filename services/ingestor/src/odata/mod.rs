@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, value::RawValue};
 use url::Url;
 
+pub(crate) use config::credentials;
 pub use config::{
     AttributeFilter, AttributeValue, CDSE_CLIENT_ID, CDSE_TOKEN_URL, Comparison, MAX_PAGE_SIZE,
     OdataSource,
@@ -169,6 +170,17 @@ pub fn download_href(source: &OdataSource, id: &str) -> String {
         "{}/Products({id})/$value",
         base(source).as_str().trim_end_matches('/')
     )
+}
+
+/// One product by its id, with its attributes: `{feed url}/Products({Id})?$expand=Attributes`.
+pub fn product_url(source: &OdataSource, id: &str) -> Url {
+    let mut url = base(source);
+    url.path_segments_mut()
+        .expect("validated: an http(s) URL has path segments")
+        .pop_if_empty()
+        .push(&format!("Products({id})"));
+    url.query_pairs_mut().append_pair("$expand", "Attributes");
+    url
 }
 
 /// Whether following `next_link` would ask for more than CDSE's `$skip` limit.

@@ -2,6 +2,7 @@
 //! listing reconciler that finds the objects whose events were lost.
 
 pub mod config;
+pub mod events;
 pub mod listing;
 pub mod naming;
 pub mod objects;

@@ -6,11 +6,14 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use futures::StreamExt;
-use ingestor::{Config, FeedConfig, RetryPolicy, cursor::Cursor};
+use ingestor::{
+    Config, FeedConfig, RetryPolicy, SourceConfig, cursor::Cursor, odata::OdataSource,
+    subscription::PushSource,
+};
 use nrt_cdse_replay::RunningReplay;
 use nrt_events::{ProductDiscovered, RawEvent, streams};
 use nrt_nats::{EventTap, NatsConfig, NatsServer, TopologyOptions, apply_topology, async_nats};
-use nrt_runtime::{HealthConfig, shutdown};
+use nrt_runtime::{HealthConfig, Secret, shutdown};
 use nrt_telemetry::TelemetryConfig;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -176,5 +179,71 @@ pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
             "timed out waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The credentials a push subscription was registered with.
+pub const PUSH_USERNAME: &str = "cdse-notifier";
+pub const PUSH_PASSWORD: &str = "correct horse battery staple";
+
+/// A recorded CDSE subscription payload.
+pub fn subscription_fixture(name: &str) -> String {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/fixtures/cdse-subscriptions"
+    );
+    std::fs::read_to_string(format!("{dir}/{name}")).unwrap()
+}
+
+/// A push feed on a free local port, mapping products of `catalogue`.
+pub fn push_feed(catalogue: &str) -> FeedConfig {
+    let port = nrt_nats::server::free_port().unwrap();
+    let source = PushSource {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        path: "/notifications".into(),
+        username: PUSH_USERNAME.into(),
+        password: Secret::new(PUSH_PASSWORD),
+        catalogue: OdataSource::new(Url::parse(catalogue).unwrap()),
+    };
+    let mut feed = FeedConfig::new("push", SourceConfig::CdsePush(source));
+    feed.request_timeout = Duration::from_secs(2);
+    feed.retry = RetryPolicy {
+        attempts: 1,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    };
+    feed
+}
+
+pub fn endpoint(feed: &FeedConfig) -> String {
+    let SourceConfig::CdsePush(push) = &feed.source else {
+        unreachable!()
+    };
+    format!("http://{}{}", push.listen, push.path)
+}
+
+/// POSTs `body` as CDSE does, once the endpoint listens (the ingestor connects to NATS first).
+pub async fn post(
+    url: &str,
+    body: impl Into<reqwest::Body> + Clone,
+    password: Option<&str>,
+) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut request = client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body.clone());
+        if let Some(password) = password {
+            request = request.basic_auth(PUSH_USERNAME, Some(password));
+        }
+        match request.send().await {
+            Ok(response) => return response,
+            Err(error) if error.is_connect() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("{url}: {error}"),
+        }
     }
 }
