@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nrt_nats::describe_error;
 use nrt_runtime::Shutdown;
 
 use crate::{
@@ -85,19 +84,9 @@ impl<F: PolledFeed, S: ProductSink, C: CursorStore> FeedPoller<F, S, C> {
                     }
                 }
                 Err(error) => {
-                    metrics::counter!("nrt_ingestor_poll_failures_total", "feed" => feed.clone())
-                        .increment(1);
-                    let reason = describe_error(&error);
-                    let alert = health.failed(&reason);
-                    tracing::error!(
-                        feed,
-                        error = %reason,
-                        consecutive_failures = health.consecutive_failures(),
-                        "Feed poll failed; its cursor stays where it was."
-                    );
-                    if let Some(alert) = alert {
-                        self.raise(alert).await;
-                    }
+                    let consequence = "Feed poll failed; its cursor stays where it was.";
+                    watchdog::round_failed(&self.sink, &mut health, feed, &error, consequence)
+                        .await;
                 }
             }
             if let Some(alert) = health.stalled_alert() {

@@ -8,7 +8,7 @@ use chrono::Utc;
 use nrt_events::{Alert, Severity};
 use tokio::time::Instant;
 
-use crate::{SERVICE, config::FeedConfig, sink::ProductSink};
+use crate::{Error, SERVICE, config::FeedConfig, sink::ProductSink};
 
 pub struct FeedHealth {
     feed: String,
@@ -95,6 +95,29 @@ impl FeedHealth {
             about: self.feed.clone(),
             raised_at: Utc::now(),
         }
+    }
+}
+
+/// A failed round of `feed` (a poll, a subscription read): counted, logged with what it leaves
+/// behind (`consequence`), and raised as `feed-failing` once the streak reaches the feed's limit.
+pub async fn round_failed(
+    sink: &impl ProductSink,
+    health: &mut FeedHealth,
+    feed: &str,
+    error: &Error,
+    consequence: &str,
+) {
+    metrics::counter!("nrt_ingestor_poll_failures_total", "feed" => feed.to_owned()).increment(1);
+    let reason = nrt_nats::describe_error(error);
+    let alert = health.failed(&reason);
+    tracing::error!(
+        feed,
+        error = %reason,
+        consecutive_failures = health.consecutive_failures(),
+        "{consequence}"
+    );
+    if let Some(alert) = alert {
+        raise(sink, feed, alert).await;
     }
 }
 

@@ -4,21 +4,16 @@
 
 mod common;
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use common::*;
 use ingestor::{
     KvCursors, MeshSink,
     cursor::{CasOutcome, Cursor, CursorStore, StoredCursor},
-    feed::Discovery,
     odata::OdataFeed,
     poller::FeedPoller,
-    sink::ProductSink,
 };
-use nrt_events::{Alert, streams::KV_INGEST_CURSORS};
+use nrt_events::streams::KV_INGEST_CURSORS;
 use nrt_nats::{Mesh, NatsConfig};
 use nrt_runtime::{Readiness, Shutdown};
 use tokio::sync::Notify;
@@ -50,37 +45,6 @@ impl CursorStore for KilledAtCommit {
     }
 }
 
-/// The mesh's sink, remembering what JetStream said of each product: new or a repeat.
-#[derive(Clone)]
-struct Recording {
-    sink: MeshSink,
-    verdicts: Arc<Mutex<Vec<(String, bool)>>>,
-    published_before_kill: Arc<AtomicBool>,
-}
-
-impl ProductSink for Recording {
-    async fn publish(&self, discovery: Discovery) -> Result<bool, ingestor::Error> {
-        let key = discovery.key().to_owned();
-        let is_new = self.sink.publish(discovery).await?;
-        self.verdicts.lock().unwrap().push((key, is_new));
-        self.published_before_kill.store(true, Ordering::SeqCst);
-        Ok(is_new)
-    }
-
-    async fn dead_letter(
-        &self,
-        origin: &str,
-        entity: &[u8],
-        reason: &str,
-    ) -> Result<(), ingestor::Error> {
-        self.sink.dead_letter(origin, entity, reason).await
-    }
-
-    async fn alert(&self, alert: Alert) -> Result<(), ingestor::Error> {
-        self.sink.alert(alert).await
-    }
-}
-
 #[tokio::test]
 async fn a_kill_between_puback_and_cursor_commit_loses_nothing_and_repeats_are_duplicates() {
     let nats = nats().await;
@@ -99,11 +63,7 @@ async fn a_kill_between_puback_and_cursor_commit_loses_nothing_and_repeats_are_d
     .await
     .unwrap();
     let bucket = KvCursors::new(mesh.key_value(KV_INGEST_CURSORS).await.unwrap());
-    let recording = Recording {
-        sink: MeshSink::new(&mesh),
-        verdicts: Arc::default(),
-        published_before_kill: Arc::default(),
-    };
+    let recording = RecordingSink::new(MeshSink::new(&mesh));
 
     // First life: the first page's ten products are acknowledged, then the commit hangs.
     let reached = Arc::new(Notify::new());
@@ -122,9 +82,9 @@ async fn a_kill_between_puback_and_cursor_commit_loses_nothing_and_repeats_are_d
         .expect("the first page reaches its commit");
     life.abort();
     assert!(life.await.unwrap_err().is_cancelled(), "killed mid-commit");
-    let first_life: Vec<(String, bool)> = recording.verdicts.lock().unwrap().drain(..).collect();
+    let first_life = recording.take();
     assert_eq!(first_life.len(), 10);
-    assert!(first_life.iter().all(|(_, is_new)| *is_new));
+    assert!(first_life.iter().all(|(_, is_new, _)| *is_new));
     assert_eq!(stored_product_count(&nats).await, 10);
     let cursor = stored_cursor(&nats, "cdse").await.unwrap();
     assert_eq!(
@@ -144,13 +104,13 @@ async fn a_kill_between_puback_and_cursor_commit_loses_nothing_and_repeats_are_d
     );
     let report = restarted.poll(&Shutdown::default()).await.unwrap();
     assert_eq!(report.discovered, 39);
-    let second_life = recording.verdicts.lock().unwrap().clone();
+    let second_life = recording.take();
     let repeats: Vec<&String> = second_life
         .iter()
-        .filter(|(_, is_new)| !is_new)
-        .map(|(key, _)| key)
+        .filter(|(_, is_new, _)| !is_new)
+        .map(|(key, _, _)| key)
         .collect();
-    let first_keys: Vec<&String> = first_life.iter().map(|(key, _)| key).collect();
+    let first_keys: Vec<&String> = first_life.iter().map(|(key, _, _)| key).collect();
     assert_eq!(
         repeats, first_keys,
         "exactly the first page came back, as duplicates"

@@ -5,19 +5,13 @@
 
 mod common;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Duration};
 
 use common::*;
 use ingestor::{
     FeedConfig, MeshSink, RetryPolicy, SourceConfig,
     auth::Credentials,
-    feed::Discovery,
     odata::OdataSource,
-    sink::ProductSink,
     subscription::{PullSource, SubscriptionPuller},
 };
 use nrt_cdse_replay::{Account, Fault, ReplayFeed, ReplayOptions, RunningReplay};
@@ -155,38 +149,6 @@ async fn batches_are_acknowledged_only_after_every_product_of_them_is_stored() {
     assert_eq!(stored_product_count(&nats).await, 30);
 }
 
-/// The mesh's sink, noting when each PubAck came and whether JetStream called it a repeat.
-#[derive(Clone)]
-struct Recording {
-    sink: MeshSink,
-    verdicts: Arc<Mutex<Vec<(String, bool, Instant)>>>,
-}
-
-impl ProductSink for Recording {
-    async fn publish(&self, discovery: Discovery) -> Result<bool, ingestor::Error> {
-        let key = discovery.key().to_owned();
-        let is_new = self.sink.publish(discovery).await?;
-        self.verdicts
-            .lock()
-            .unwrap()
-            .push((key, is_new, Instant::now()));
-        Ok(is_new)
-    }
-
-    async fn dead_letter(
-        &self,
-        origin: &str,
-        entity: &[u8],
-        reason: &str,
-    ) -> Result<(), ingestor::Error> {
-        self.sink.dead_letter(origin, entity, reason).await
-    }
-
-    async fn alert(&self, alert: Alert) -> Result<(), ingestor::Error> {
-        self.sink.alert(alert).await
-    }
-}
-
 #[tokio::test]
 async fn a_batch_whose_acknowledgement_never_arrived_is_read_again_and_stored_once() {
     let nats = nats().await;
@@ -201,10 +163,7 @@ async fn a_batch_whose_acknowledgement_never_arrived_is_read_again_and_stored_on
     )
     .await
     .unwrap();
-    let recording = Recording {
-        sink: MeshSink::new(&mesh),
-        verdicts: Arc::default(),
-    };
+    let recording = RecordingSink::new(MeshSink::new(&mesh));
 
     // First life: the products are stored, then every attempt to acknowledge fails (the first
     // and its one retry), and the process is gone.
@@ -213,8 +172,7 @@ async fn a_batch_whose_acknowledgement_never_arrived_is_read_again_and_stored_on
     let error = first.round().await.unwrap_err();
     assert!(error.to_string().contains("answered 503"), "{error}");
     drop(first);
-    let first_life: Vec<(String, bool, Instant)> =
-        recording.verdicts.lock().unwrap().drain(..).collect();
+    let first_life = recording.take();
     assert_eq!(first_life.len(), 5);
     assert!(first_life.iter().all(|(_, is_new, _)| *is_new));
     assert!(replay.acknowledgements().is_empty());
@@ -228,7 +186,7 @@ async fn a_batch_whose_acknowledgement_never_arrived_is_read_again_and_stored_on
     let second = SubscriptionPuller::new(&feed, &source, recording.clone()).unwrap();
     let report = second.round().await.unwrap();
     assert_eq!((report.notifications, report.new), (5, 0));
-    let second_life = recording.verdicts.lock().unwrap().clone();
+    let second_life = recording.take();
     assert!(second_life.iter().all(|(_, is_new, _)| !is_new));
     assert_eq!(stored_product_count(&nats).await, 5, "one event each");
     let acknowledged = replay.acknowledgements();

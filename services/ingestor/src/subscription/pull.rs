@@ -9,7 +9,6 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use nrt_nats::describe_error;
 use nrt_runtime::Shutdown;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -229,19 +228,10 @@ impl<Q: NotificationQueue, S: ProductSink> SubscriptionPuller<Q, S> {
                     }
                 }
                 Err(error) => {
-                    metrics::counter!("nrt_ingestor_poll_failures_total", "feed" => feed.clone())
-                        .increment(1);
-                    let reason = describe_error(&error);
-                    let alert = health.failed(&reason);
-                    tracing::error!(
-                        feed,
-                        error = %reason,
-                        consecutive_failures = health.consecutive_failures(),
-                        "Subscription round failed; its notifications stay unacknowledged."
-                    );
-                    if let Some(alert) = alert {
-                        watchdog::raise(&self.sink, feed, alert).await;
-                    }
+                    let consequence =
+                        "Subscription round failed; its notifications stay unacknowledged.";
+                    watchdog::round_failed(&self.sink, &mut health, feed, &error, consequence)
+                        .await;
                     backoff.next().unwrap_or(self.feed.retry.max_delay)
                 }
             };

@@ -3,15 +3,19 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use ingestor::{
-    Config, FeedConfig, RetryPolicy, SourceConfig, cursor::Cursor, odata::OdataSource,
-    subscription::PushSource,
+    Config, FeedConfig, MeshSink, RetryPolicy, SourceConfig, cursor::Cursor, feed::Discovery,
+    odata::OdataSource, sink::ProductSink, subscription::PushSource,
 };
 use nrt_cdse_replay::RunningReplay;
-use nrt_events::{ProductDiscovered, RawEvent, streams};
+use nrt_events::{Alert, ProductDiscovered, RawEvent, streams};
 use nrt_nats::{EventTap, NatsConfig, NatsServer, TopologyOptions, apply_topology, async_nats};
 use nrt_runtime::{HealthConfig, Secret, shutdown};
 use nrt_telemetry::TelemetryConfig;
@@ -245,5 +249,52 @@ pub async fn post(
             }
             Err(error) => panic!("{url}: {error}"),
         }
+    }
+}
+
+/// What JetStream said of one product: its key, new (or a repeat), and when the PubAck came.
+pub type Verdict = (String, bool, std::time::Instant);
+
+/// The mesh's sink, remembering JetStream's verdict on every product it publishes.
+#[derive(Clone)]
+pub struct RecordingSink {
+    sink: MeshSink,
+    pub verdicts: Arc<Mutex<Vec<Verdict>>>,
+}
+
+impl RecordingSink {
+    pub fn new(sink: MeshSink) -> Self {
+        Self {
+            sink,
+            verdicts: Arc::default(),
+        }
+    }
+
+    /// The verdicts so far, forgotten here.
+    pub fn take(&self) -> Vec<Verdict> {
+        self.verdicts.lock().unwrap().drain(..).collect()
+    }
+}
+
+impl ProductSink for RecordingSink {
+    async fn publish(&self, discovery: Discovery) -> Result<bool, ingestor::Error> {
+        let key = discovery.key().to_owned();
+        let is_new = self.sink.publish(discovery).await?;
+        let verdict = (key, is_new, std::time::Instant::now());
+        self.verdicts.lock().unwrap().push(verdict);
+        Ok(is_new)
+    }
+
+    async fn dead_letter(
+        &self,
+        origin: &str,
+        entity: &[u8],
+        reason: &str,
+    ) -> Result<(), ingestor::Error> {
+        self.sink.dead_letter(origin, entity, reason).await
+    }
+
+    async fn alert(&self, alert: Alert) -> Result<(), ingestor::Error> {
+        self.sink.alert(alert).await
     }
 }
