@@ -2,16 +2,10 @@ use super::*;
 use crate::{
     auth::Credentials,
     odata::{AttributeFilter, AttributeValue, Comparison, OdataSource},
+    testing::load_text,
 };
 
 const CDSE: &str = "https://catalogue.dataspace.copernicus.eu/odata/v1";
-
-fn load_text(text: &str) -> Result<Config, ConfigError> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ingestor.toml");
-    std::fs::write(&file, text).unwrap();
-    load(Some(&file))
-}
 
 fn feed_table(extra: &str) -> String {
     format!("[[feeds]]\nname = \"cdse\"\nkind = \"cdse-odata\"\nurl = \"{CDSE}\"\n{extra}")

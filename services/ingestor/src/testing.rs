@@ -165,3 +165,11 @@ impl PolledFeed for ScriptedFeed {
         self.odata.restarts_from_cursor(next)
     }
 }
+
+/// The configuration `text` would load as, from a file as operators write it.
+pub fn load_text(text: &str) -> Result<crate::Config, nrt_runtime::config::ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ingestor.toml");
+    std::fs::write(&file, text).unwrap();
+    crate::config::load(Some(&file))
+}

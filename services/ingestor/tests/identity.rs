@@ -33,6 +33,8 @@ async fn a_product_in_the_catalogue_in_a_bucket_and_pushed_is_one_event() {
     .unwrap();
     let mut source = BucketSource::new("eodata", seaweed.config());
     source.events = false;
+    // Whole objects written at once: nothing to wait for before listing them.
+    source.settle = std::time::Duration::ZERO;
     let mut bucket = FeedConfig::new("bucket", SourceConfig::S3Bucket(source));
     bucket.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
     bucket.poll_interval = std::time::Duration::from_millis(100);

@@ -40,6 +40,8 @@ async fn a_listing_finds_products_whose_events_were_lost_once_each() {
 
     let mut source = BucketSource::new(BUCKET, seaweed.config());
     source.events = false;
+    // Whole objects written at once: nothing to wait for before listing them.
+    source.settle = std::time::Duration::ZERO;
     let mut feed = FeedConfig::new("bucket", SourceConfig::S3Bucket(source));
     feed.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
     feed.poll_interval = std::time::Duration::from_millis(200);

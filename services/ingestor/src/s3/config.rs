@@ -2,6 +2,8 @@
 //! complete product, and the two ways of seeing them (events, and a listing that catches lost
 //! events).
 
+use std::time::Duration;
+
 use nrt_runtime::config::ConfigError;
 use nrt_s3::S3Config;
 use serde::Deserialize;
@@ -12,6 +14,11 @@ use crate::config::raw::Keys;
 /// Object names whose arrival means a product is complete: a SAFE's or SEN3's manifest, or a
 /// single-file product.
 pub const DEFAULT_MARKERS: [&str; 4] = ["manifest.safe", "xfdumanifest.xml", ".zip", ".nc"];
+
+/// How long the reconciler leaves a written object alone before its cursor may pass it: an
+/// object's LastModified is when its upload began, so a multipart upload becomes visible after
+/// later objects, and a cursor already past it would never look back.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketSource {
@@ -29,6 +36,9 @@ pub struct BucketSource {
     /// List the bucket every poll interval for objects whose events were lost (`reconcile`,
     /// default true).
     pub reconcile: bool,
+    /// Objects younger than this are left to the next listing (`reconcile_settle_secs`): uploads
+    /// that take longer than it and whose event is lost are the ones the reconciler can miss.
+    pub settle: Duration,
 }
 
 impl BucketSource {
@@ -42,6 +52,7 @@ impl BucketSource {
             product_type: None,
             events: true,
             reconcile: true,
+            settle: DEFAULT_SETTLE,
         }
     }
 
@@ -57,6 +68,7 @@ impl BucketSource {
             product_type: Option<String>,
             events: Option<bool>,
             reconcile: Option<bool>,
+            reconcile_settle_secs: Option<f64>,
         }
         let raw: Raw = at.kind_keys(keys, "s3-bucket")?;
         let mut source = Self::new(
@@ -71,6 +83,11 @@ impl BucketSource {
         source.product_type = raw.product_type;
         source.events = raw.events.unwrap_or(true);
         source.reconcile = raw.reconcile.unwrap_or(true);
+        source.settle = at.seconds(
+            raw.reconcile_settle_secs,
+            "reconcile_settle_secs",
+            DEFAULT_SETTLE,
+        )?;
         Ok(source)
     }
 
@@ -101,3 +118,7 @@ impl BucketSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,7 +1,8 @@
 //! The reconciler: lists the bucket and finds marker objects written since its cursor, so that a
 //! product whose object event was lost (a notification target down, a queue purged) is still
 //! discovered. Products whose events did arrive come out again under the same id, and JetStream
-//! drops them.
+//! drops them. Objects are listed only once they have settled (an hour by default), so an upload
+//! still in flight when a listing runs is not passed by the cursor.
 
 use std::fmt;
 
@@ -56,6 +57,34 @@ impl BucketListing {
     }
 }
 
+/// The markers of a listing written since the request's cursor and before `settled_before`,
+/// sorted by write time: S3 lists in key order, and the cursor must see entries oldest first.
+/// Younger objects wait for a later listing, so the cursor never passes an upload still in flight.
+pub fn settled_markers(
+    listed: Vec<nrt_s3::ListedObject>,
+    request: &ListingRequest,
+    settled_before: DateTime<Utc>,
+    source: &BucketSource,
+) -> Vec<BucketObject> {
+    let mut markers: Vec<BucketObject> = listed
+        .into_iter()
+        .filter_map(|object| {
+            Some(BucketObject {
+                bucket: request.bucket.clone(),
+                key: object.key,
+                size: object.size,
+                etag: object.etag,
+                modified: object.last_modified?,
+            })
+        })
+        .filter(|object| {
+            (request.since..settled_before).contains(&object.modified) && object.is_marker(source)
+        })
+        .collect();
+    markers.sort_by(|a, b| (a.modified, &a.key).cmp(&(b.modified, &b.key)));
+    markers
+}
+
 impl PolledFeed for BucketListing {
     type Request = ListingRequest;
 
@@ -67,8 +96,7 @@ impl PolledFeed for BucketListing {
         }
     }
 
-    /// The whole listing as one page, sorted by write time: S3 lists in key order, and the
-    /// cursor must see entries oldest first.
+    /// The whole listing as one page of settled markers (see [`settled_markers`]).
     async fn fetch(&self, request: &ListingRequest) -> Result<FeedPage<ListingRequest>, Error> {
         let listed = nrt_s3::list_objects(&self.client, &request.bucket, &request.prefix)
             .await
@@ -77,20 +105,8 @@ impl PolledFeed for BucketListing {
                 prefix: request.prefix.clone(),
                 source: Box::new(source),
             })?;
-        let mut markers: Vec<BucketObject> = listed
-            .into_iter()
-            .filter_map(|object| {
-                Some(BucketObject {
-                    bucket: request.bucket.clone(),
-                    key: object.key,
-                    size: object.size,
-                    etag: object.etag,
-                    modified: object.last_modified?,
-                })
-            })
-            .filter(|object| object.modified >= request.since && object.is_marker(&self.source))
-            .collect();
-        markers.sort_by(|a, b| (a.modified, &a.key).cmp(&(b.modified, &b.key)));
+        let settled_before = Utc::now() - self.source.settle;
+        let markers = settled_markers(listed, request, settled_before, &self.source);
         let entries = markers
             .iter()
             .map(|object| serde_json::value::to_raw_value(object).expect("an object serialises"))
@@ -120,5 +136,46 @@ impl PolledFeed for BucketListing {
                 }),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nrt_s3::{ListedObject, S3Config};
+
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn listed(key: &str, modified: &str) -> ListedObject {
+        ListedObject {
+            key: key.into(),
+            size: Some(1),
+            etag: None,
+            last_modified: Some(at(modified)),
+        }
+    }
+
+    #[test]
+    fn only_settled_markers_since_the_cursor_are_listed_oldest_first() {
+        let source = BucketSource::new("eodata", S3Config::local("http://127.0.0.1:1", "k", "s"));
+        let request = ListingRequest {
+            bucket: "eodata".into(),
+            prefix: String::new(),
+            since: at("2026-01-01T10:00:00Z"),
+        };
+        let objects = vec![
+            listed("b/late.zip", "2026-01-01T10:30:00Z"),
+            listed("a/early.zip", "2026-01-01T10:10:00Z"),
+            listed("before-the-cursor.zip", "2026-01-01T09:59:59Z"),
+            // A multipart upload begun at 10:55 and still in flight must not be passed.
+            listed("in-flight.zip", "2026-01-01T10:55:00Z"),
+            listed("a/early.SAFE/measurement/vv.tiff", "2026-01-01T10:10:00Z"),
+        ];
+        let markers = settled_markers(objects, &request, at("2026-01-01T10:45:00Z"), &source);
+        let keys: Vec<&str> = markers.iter().map(|object| object.key.as_str()).collect();
+        assert_eq!(keys, ["a/early.zip", "b/late.zip"]);
     }
 }

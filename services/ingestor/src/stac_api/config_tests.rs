@@ -3,16 +3,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::config::{FeedConfig, SourceConfig, load};
+use crate::{
+    config::{FeedConfig, SourceConfig},
+    testing::load_text,
+};
 
 const API: &str = "https://earth-search.aws.element84.com/v1";
-
-fn load_text(text: &str) -> Result<crate::Config, ConfigError> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ingestor.toml");
-    std::fs::write(&file, text).unwrap();
-    load(Some(&file))
-}
 
 fn feed_table(extra: &str) -> String {
     format!(

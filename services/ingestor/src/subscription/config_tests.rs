@@ -1,25 +1,17 @@
 use std::time::Duration;
 
-use nrt_runtime::config::ConfigError;
 use url::Url;
 
 use super::*;
 use crate::{
-    Config, FeedConfig, SourceConfig,
+    FeedConfig, SourceConfig,
     auth::Credentials,
-    config::load,
     odata::{CDSE_CLIENT_ID, CDSE_TOKEN_URL},
+    testing::load_text,
 };
 
 const CDSE: &str = "https://catalogue.dataspace.copernicus.eu/odata/v1";
 const SUBSCRIPTION: &str = "991c4730-cf6f-432a-9f6c-47be0230ff45";
-
-fn load_text(text: &str) -> Result<Config, ConfigError> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ingestor.toml");
-    std::fs::write(&file, text).unwrap();
-    load(Some(&file))
-}
 
 fn push_table(extra: &str) -> String {
     format!(
