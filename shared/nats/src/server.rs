@@ -67,10 +67,17 @@ pub enum ServerError {
     Files(#[source] std::io::Error),
     #[error("nats-server on port {port} did not accept connections within {timeout:?}")]
     NotReady { port: u16, timeout: Duration },
+    #[error("nats-server exited as it started, {status}: is port {port} taken?")]
+    Exited {
+        port: u16,
+        status: std::process::ExitStatus,
+    },
 }
 
 pub struct NatsServer {
     child: Option<Child>,
+    /// Unique to this server: a client that reaches another server on the port is not fooled.
+    name: String,
     binary: PathBuf,
     config_file: PathBuf,
     port: u16,
@@ -91,7 +98,25 @@ impl NatsServer {
         }
     }
 
+    /// Starts a server; on a port it picked itself, again on a fresh one when another process
+    /// took that port first (tests start servers in parallel).
     pub async fn start_with(options: ServerOptions) -> Result<Self, ServerError> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options.clone()).await {
+                Err(ServerError::Exited { port, .. })
+                    if options.port.is_none() && attempt < ATTEMPTS =>
+                {
+                    tracing::warn!(port, attempt, "nats-server lost its port; starting again");
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(options: ServerOptions) -> Result<Self, ServerError> {
         let binary = match options.binary {
             Some(binary) => binary,
             None => find_binary()?,
@@ -101,6 +126,10 @@ impl NatsServer {
             .prefix("nrt-nats-")
             .tempdir()
             .map_err(ServerError::Files)?;
+        let name = temp.path().file_name().map_or_else(
+            || "nrt-nats".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
         let store_dir = options
             .store_dir
             .unwrap_or_else(|| temp.path().join("jetstream"));
@@ -114,13 +143,17 @@ impl NatsServer {
             None
         };
         let config_file = temp.path().join("nats-server.conf");
-        std::fs::write(
-            &config_file,
-            server_config(port, monitoring_port, &store_dir, options.sync_interval),
-        )
-        .map_err(ServerError::Files)?;
+        let config = ServerConfig {
+            name: &name,
+            port,
+            monitoring_port,
+            store_dir: &store_dir,
+            sync: options.sync_interval,
+        };
+        std::fs::write(&config_file, config.to_string()).map_err(ServerError::Files)?;
         let mut server = Self {
             child: None,
+            name,
             binary,
             config_file,
             port,
@@ -195,9 +228,18 @@ impl NatsServer {
         let timeout = Duration::from_secs(15);
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(ServerError::Exited {
+                    port: self.port,
+                    status,
+                });
+            }
             if let Ok(client) = async_nats::connect(self.url()).await {
-                // Ready means JetStream answers, not just the port.
-                if jetstream::new(client).query_account().await.is_ok() {
+                // Ready means this server answers with JetStream, not just that the port is open.
+                let ours = client.server_info().server_name == self.name;
+                if ours && jetstream::new(client).query_account().await.is_ok() {
                     return Ok(());
                 }
             }
@@ -210,23 +252,29 @@ impl NatsServer {
     }
 }
 
-fn server_config(
+struct ServerConfig<'a> {
+    name: &'a str,
     port: u16,
     monitoring_port: Option<u16>,
-    store_dir: &Path,
+    store_dir: &'a Path,
     sync: SyncInterval,
-) -> String {
-    let monitoring = monitoring_port
-        .map(|port| format!("http: \"127.0.0.1:{port}\"\n"))
-        .unwrap_or_default();
-    let sync = match sync {
-        SyncInterval::Default => "",
-        SyncInterval::Always => "  sync_interval: always\n",
-    };
-    format!(
-        "listen: \"127.0.0.1:{port}\"\n{monitoring}max_payload: 2MB\njetstream {{\n  store_dir: {:?}\n{sync}}}\n",
-        store_dir.display().to_string()
-    )
+}
+
+impl std::fmt::Display for ServerConfig<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "server_name: {:?}", self.name)?;
+        writeln!(f, "listen: \"127.0.0.1:{}\"", self.port)?;
+        if let Some(port) = self.monitoring_port {
+            writeln!(f, "http: \"127.0.0.1:{port}\"")?;
+        }
+        writeln!(f, "max_payload: 2MB")?;
+        writeln!(f, "jetstream {{")?;
+        writeln!(f, "  store_dir: {:?}", self.store_dir.display().to_string())?;
+        if self.sync == SyncInterval::Always {
+            writeln!(f, "  sync_interval: always")?;
+        }
+        writeln!(f, "}}")
+    }
 }
 
 /// `NRT_NATS_SERVER`, else `.tools/bin/nats-server` in this checkout (found upwards from the
