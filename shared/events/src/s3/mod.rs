@@ -106,10 +106,7 @@ pub struct S3Object {
 impl S3Object {
     /// The key as stored: S3 form-encodes keys in notifications (`+` for a space, `%XX` escapes).
     pub fn decoded_key(&self) -> Result<String, std::str::Utf8Error> {
-        let plus_as_space = self.key.replace('+', " ");
-        percent_encoding::percent_decode_str(&plus_as_space)
-            .decode_utf8()
-            .map(|key| key.into_owned())
+        decode_form_key(&self.key)
     }
 
     /// Encodes a stored key the way S3 does in notifications.
@@ -130,16 +127,21 @@ impl S3Object {
 impl S3Record {
     /// Whether the event says an object now exists (put, copy, multipart completion).
     pub fn is_created(&self) -> bool {
-        self.event_name
-            .trim_start_matches("s3:")
-            .starts_with("ObjectCreated:")
+        ChangeKind::of_event_name(&self.event_name) == ChangeKind::Created
     }
 
+    /// Whether the event says the object is gone (deleted, or expired by a lifecycle rule).
     pub fn is_removed(&self) -> bool {
-        self.event_name
-            .trim_start_matches("s3:")
-            .starts_with("ObjectRemoved:")
+        ChangeKind::of_event_name(&self.event_name) == ChangeKind::Removed
     }
+}
+
+/// A key from the form encoding notifications use: `+` for a space, `%XX` for other bytes.
+fn decode_form_key(encoded: &str) -> Result<String, std::str::Utf8Error> {
+    let plus_as_space = encoded.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(|key| key.into_owned())
 }
 
 #[cfg(test)]

@@ -21,6 +21,22 @@ pub enum ChangeKind {
     Other,
 }
 
+impl ChangeKind {
+    /// What a notification's event name says: AWS writes `ObjectCreated:Put`, MinIO prefixes
+    /// `s3:`, and lifecycle expirations (`LifecycleExpiration:Delete`) remove the object too.
+    pub fn of_event_name(event_name: &str) -> Self {
+        let action = event_name.trim_start_matches("s3:");
+        if action.starts_with("ObjectCreated:") {
+            Self::Created
+        } else if action.starts_with("ObjectRemoved:") || action.starts_with("LifecycleExpiration:")
+        {
+            Self::Removed
+        } else {
+            Self::Other
+        }
+    }
+}
+
 /// One change to one object, in the terms every carrier shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectChange {
@@ -137,17 +153,8 @@ fn read_record(record: &Map<String, Value>, path: &str) -> Result<ObjectChange, 
     let key_path = at("s3.object.key");
     let key = decode_key(required_str(object, "key", &at("s3.object"))?, &key_path)?;
     let event_time = optional_time(record, "eventTime", path)?;
-    // AWS writes `ObjectCreated:Put`; MinIO prefixes `s3:`.
-    let action = event_name.trim_start_matches("s3:");
-    let kind = if action.starts_with("ObjectCreated:") {
-        ChangeKind::Created
-    } else if action.starts_with("ObjectRemoved:") || action.starts_with("LifecycleExpiration:") {
-        ChangeKind::Removed
-    } else {
-        ChangeKind::Other
-    };
     Ok(ObjectChange {
-        kind,
+        kind: ChangeKind::of_event_name(event_name),
         event_name: event_name.to_owned(),
         bucket: bucket.to_owned(),
         key,
@@ -202,16 +209,14 @@ fn read_eventbridge(
     }))
 }
 
-/// Notifications form-encode keys: `+` for a space, `%XX` for other bytes.
+/// The stored key at `path`, which must decode and must not be empty.
 fn decode_key(encoded: &str, path: &str) -> Result<String, NotificationError> {
-    let plus_as_space = encoded.replace('+', " ");
-    let key = percent_encoding::percent_decode_str(&plus_as_space)
-        .decode_utf8()
+    let key = super::decode_form_key(encoded)
         .map_err(|_| problem(path, format!("{encoded:?} does not decode to UTF-8")))?;
     if key.is_empty() {
         return Err(problem(path, "is empty"));
     }
-    Ok(key.into_owned())
+    Ok(key)
 }
 
 fn required_str<'a>(
