@@ -102,9 +102,14 @@ impl NatsServer {
     /// took that port first (tests start servers in parallel).
     pub async fn start_with(options: ServerOptions) -> Result<Self, ServerError> {
         const ATTEMPTS: usize = 3;
+        let binary = match &options.binary {
+            Some(binary) => binary.clone(),
+            None => find_binary()?,
+        };
+        check_version(&binary).await?;
         let mut attempt = 1;
         loop {
-            match Self::start_once(options.clone()).await {
+            match Self::start_once(&binary, &options).await {
                 Err(ServerError::Exited { port, .. })
                     if options.port.is_none() && attempt < ATTEMPTS =>
                 {
@@ -116,12 +121,8 @@ impl NatsServer {
         }
     }
 
-    async fn start_once(options: ServerOptions) -> Result<Self, ServerError> {
-        let binary = match options.binary {
-            Some(binary) => binary,
-            None => find_binary()?,
-        };
-        check_version(&binary).await?;
+    /// One start of `binary`, found and checked by `start_with`.
+    async fn start_once(binary: &Path, options: &ServerOptions) -> Result<Self, ServerError> {
         let temp = tempfile::Builder::new()
             .prefix("nrt-nats-")
             .tempdir()
@@ -132,6 +133,7 @@ impl NatsServer {
         );
         let store_dir = options
             .store_dir
+            .clone()
             .unwrap_or_else(|| temp.path().join("jetstream"));
         let port = match options.port {
             Some(port) => port,
@@ -154,7 +156,7 @@ impl NatsServer {
         let mut server = Self {
             child: None,
             name,
-            binary,
+            binary: binary.to_owned(),
             config_file,
             port,
             monitoring_port,
