@@ -8,8 +8,7 @@ use std::time::Duration;
 use common::*;
 use ingestor::auth::Credentials;
 use nrt_cdse_replay::{Account, ReleaseSchedule, ReplayFeed, ReplayOptions};
-use nrt_events::{Alert, ProductRetracted, streams};
-use nrt_nats::EventTap;
+use nrt_events::{Alert, ProductRetracted};
 use nrt_runtime::Secret;
 use url::Url;
 
@@ -23,13 +22,7 @@ async fn products_deleted_from_the_catalogue_are_retracted_once_each() {
     let mut feed = replay_feed("cdse", &replay);
     feed.odata_mut().unwrap().deletions = true;
     let mut products = products_tap(&nats).await;
-    let mut retractions = EventTap::open(
-        &nats.jetstream().await,
-        streams::PRODUCTS.name,
-        "products.retracted.>",
-    )
-    .await
-    .unwrap();
+    let mut retractions = retractions_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
     let discovered = next_products(&mut products, 39).await;
 
@@ -148,13 +141,7 @@ async fn a_refused_login_alerts_with_the_user_and_never_the_password() {
         username: "ops@example.org".into(),
         password: Secret::new("wrong horse"),
     });
-    let mut alerts = EventTap::open(
-        &nats.jetstream().await,
-        streams::ALERTS.name,
-        "alerts.*.feed-failing",
-    )
-    .await
-    .unwrap();
+    let mut alerts = failing_alerts_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
     let alert: Alert = alerts.next(WAIT).await.unwrap().data;
     ingestor.stop().await;

@@ -7,8 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use common::*;
 use nrt_cdse_replay::{Fault, ReleaseSchedule, ReplayFeed, ReplayOptions};
-use nrt_events::{DeadLetter, streams};
-use nrt_nats::EventTap;
+use nrt_events::DeadLetter;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -133,10 +132,7 @@ async fn an_entry_missing_a_field_goes_to_the_dlq_whole_and_the_others_are_disco
     let first: Value =
         serde_json::from_str(ReplayFeed::recorded().entities().next().unwrap().get()).unwrap();
     let mut tap = products_tap(&nats).await;
-    let mut dead_letters =
-        EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.ingestor")
-            .await
-            .unwrap();
+    let mut dead_letters = dead_letters_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![replay_feed("cdse", &replay)]));
 
     let letter: DeadLetter = dead_letters.next(WAIT).await.unwrap().data;

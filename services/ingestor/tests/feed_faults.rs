@@ -9,18 +9,7 @@ use common::*;
 use ingestor::FeedConfig;
 use nrt_cdse_replay::{Fault, ReleaseSchedule, ReplayFeed, ReplayOptions};
 use nrt_events::{Alert, streams};
-use nrt_nats::EventTap;
 use url::Url;
-
-async fn alerts_tap(nats: &nrt_nats::NatsServer) -> EventTap {
-    EventTap::open(
-        &nats.jetstream().await,
-        streams::ALERTS.name,
-        "alerts.*.feed-failing",
-    )
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn malformed_pages_alert_after_the_streak_keep_the_cursor_and_lose_nothing() {
@@ -34,7 +23,7 @@ async fn malformed_pages_alert_after_the_streak_keep_the_cursor_and_lose_nothing
         .unwrap();
     let mut wire = WireTap::open(&nats).await;
     let mut tap = products_tap(&nats).await;
-    let mut alerts = alerts_tap(&nats).await;
+    let mut alerts = failing_alerts_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![replay_feed("cdse", &replay)]));
     next_products(&mut tap, 30).await;
     let before = stored_cursor(&nats, "cdse").await.unwrap();
@@ -129,7 +118,7 @@ async fn a_feed_that_is_down_alerts_without_stopping_the_others() {
     down.retry.attempts = 0;
     down.alert_after_failures = 2;
     let mut tap = products_tap(&nats).await;
-    let mut alerts = alerts_tap(&nats).await;
+    let mut alerts = failing_alerts_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![down, replay_feed("cdse", &replay)]));
 
     let alert: Alert = alerts.next(WAIT).await.unwrap().data;
@@ -237,13 +226,7 @@ async fn a_feed_silent_past_its_cadence_raises_one_stalled_alert() {
         .unwrap();
     let mut feed = replay_feed("quiet", &replay);
     feed.stalled_after = Some(Duration::from_secs(1));
-    let mut alerts = EventTap::open(
-        &nats.jetstream().await,
-        streams::ALERTS.name,
-        "alerts.warning.feed-stalled",
-    )
-    .await
-    .unwrap();
+    let mut alerts = tap(&nats, streams::ALERTS, "alerts.warning.feed-stalled").await;
     let mut tap = products_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
     next_products(&mut tap, 5).await;

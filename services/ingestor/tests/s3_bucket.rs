@@ -7,8 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use ingestor::{FeedConfig, SourceConfig, s3::BucketSource};
-use nrt_events::{DeadLetter, streams};
-use nrt_nats::EventTap;
+use nrt_events::DeadLetter;
 use nrt_s3::seaweed::SeaweedServer;
 
 const BUCKET: &str = "eodata";
@@ -46,10 +45,7 @@ async fn a_listing_finds_products_whose_events_were_lost_once_each() {
     feed.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
     feed.poll_interval = std::time::Duration::from_millis(200);
     let mut products = products_tap(&nats).await;
-    let mut dead_letters =
-        EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.ingestor")
-            .await
-            .unwrap();
+    let mut dead_letters = dead_letters_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
 
     let first = next_products(&mut products, 1).await.remove(0);

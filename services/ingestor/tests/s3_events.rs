@@ -10,7 +10,7 @@ use common::*;
 use ingestor::{FeedConfig, SourceConfig, s3::BucketSource};
 use nrt_embedded_s3::{EmbeddedS3, EmbeddedS3Options};
 use nrt_events::{DeadLetter, s3::S3Object, streams};
-use nrt_nats::{EventTap, Mesh, NatsConfig, NatsServer, async_nats};
+use nrt_nats::{Mesh, NatsConfig, NatsServer, async_nats};
 
 const BUCKET: &str = "eodata";
 const S1: &str = "Sentinel-1/SAR/IW_GRDH_1S/2026/01/01/\
@@ -101,18 +101,12 @@ async fn publish_raw(nats: &NatsServer, body: String) {
         .unwrap();
 }
 
-async fn dead_letters(nats: &NatsServer) -> EventTap {
-    EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.ingestor")
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn written_products_are_discovered_once_from_their_object_events() {
     let nats = nats().await;
     let bucket = bucket(&nats).await;
     let mut products = products_tap(&nats).await;
-    let mut letters = dead_letters(&nats).await;
+    let mut letters = dead_letters_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![bucket.feed()]));
 
     // The parts land first, the manifest last, as uploaders write a SAFE.

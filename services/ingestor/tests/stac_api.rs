@@ -16,8 +16,7 @@ use ingestor::{
     feed::PolledFeed,
     stac_api::{SearchArea, SearchMethod, StacFeed, StacSource},
 };
-use nrt_events::{DeadLetter, ProductDiscovered, streams};
-use nrt_nats::EventTap;
+use nrt_events::{DeadLetter, ProductDiscovered};
 use nrt_stac_server::StacServer;
 use serde_json::{Value, json};
 use url::Url;
@@ -142,10 +141,7 @@ async fn every_item_is_discovered_once_across_polls_and_a_restart() {
 
     let mut wire = WireTap::open(&nats).await;
     let mut tap = products_tap(&nats).await;
-    let mut dead_letters =
-        EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.ingestor")
-            .await
-            .unwrap();
+    let mut dead_letters = dead_letters_tap(&nats).await;
     let config = config(&nats, vec![stac_feed("stac", &server)]);
     load(&server, archive).await;
     let ingestor = Ingestor::start(config.clone());

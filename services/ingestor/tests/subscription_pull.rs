@@ -9,14 +9,14 @@ use std::{collections::HashMap, time::Duration};
 
 use common::*;
 use ingestor::{
-    FeedConfig, MeshSink, RetryPolicy, SourceConfig,
+    FeedConfig, MeshSink, SourceConfig,
     auth::Credentials,
     odata::OdataSource,
     subscription::{PullSource, SubscriptionPuller},
 };
 use nrt_cdse_replay::{Account, Fault, ReplayFeed, ReplayOptions, RunningReplay};
 use nrt_events::{Alert, DeadLetter, ProductDiscovered, streams};
-use nrt_nats::{EventTap, Mesh, NatsConfig, NatsServer};
+use nrt_nats::{Mesh, NatsConfig, NatsServer};
 use nrt_runtime::{Readiness, Secret};
 use url::Url;
 
@@ -56,16 +56,7 @@ fn pull_source(replay: &RunningReplay, subscription: &str, top: usize) -> PullSo
 }
 
 fn pull_feed(source: PullSource) -> FeedConfig {
-    let mut feed = FeedConfig::new("pull", SourceConfig::CdsePull(source));
-    feed.poll_interval = Duration::from_millis(100);
-    feed.request_timeout = Duration::from_secs(2);
-    feed.alert_after_failures = 2;
-    feed.retry = RetryPolicy {
-        attempts: 1,
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-    };
-    feed
+    quick(FeedConfig::new("pull", SourceConfig::CdsePull(source)))
 }
 
 /// The golden products in the replay's order (publication time, then id), as the pull feed
@@ -213,9 +204,7 @@ async fn an_unreadable_notification_is_dead_lettered_and_acknowledged_with_the_b
     );
     replay.enqueue(serde_json::value::RawValue::from_string(unreadable.clone()).unwrap());
     let ack_ids = replay.notify_created(0..1, true);
-    let mut dead_letters = EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.>")
-        .await
-        .unwrap();
+    let mut dead_letters = dead_letters_tap(&nats).await;
     let mut tap = products_tap(&nats).await;
     let ingestor = Ingestor::start(config(
         &nats,
@@ -259,13 +248,7 @@ async fn a_subscription_that_does_not_exist_fails_the_feed_with_its_id_named() {
     let nats = nats().await;
     let replay = replay().await;
     let missing = "7ca682c3-7b21-4e9b-952e-874798101340";
-    let mut alerts = EventTap::open(
-        &nats.jetstream().await,
-        streams::ALERTS.name,
-        "alerts.*.feed-failing",
-    )
-    .await
-    .unwrap();
+    let mut alerts = failing_alerts_tap(&nats).await;
     let ingestor = Ingestor::start(config(
         &nats,
         vec![pull_feed(pull_source(&replay, missing, 20))],

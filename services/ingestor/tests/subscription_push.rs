@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use nrt_cdse_replay::{ReplayFeed, ReplayOptions};
-use nrt_events::{DeadLetter, ProductRetracted, streams};
-use nrt_nats::{EventTap, NatsServer};
+use nrt_events::{DeadLetter, ProductRetracted};
+use nrt_nats::NatsServer;
 use reqwest::StatusCode;
 
 const CDSE: &str = "https://catalogue.dataspace.copernicus.eu/odata/v1";
@@ -61,13 +61,7 @@ async fn a_deleted_notification_retracts_the_product() {
     let nats = nats().await;
     let feed = push_feed(CDSE);
     let url = endpoint(&feed);
-    let mut retractions = EventTap::open(
-        &nats.jetstream().await,
-        streams::PRODUCTS.name,
-        "products.retracted.>",
-    )
-    .await
-    .unwrap();
+    let mut retractions = retractions_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
     let response = post(
         &url,
@@ -129,9 +123,7 @@ async fn an_unreadable_body_is_refused_with_400_and_dead_lettered_byte_for_byte(
     let nats = nats().await;
     let feed = push_feed(CDSE);
     let url = endpoint(&feed);
-    let mut dead_letters = EventTap::open(&nats.jetstream().await, streams::DLQ.name, "dlq.>")
-        .await
-        .unwrap();
+    let mut dead_letters = dead_letters_tap(&nats).await;
     let ingestor = Ingestor::start(config(&nats, vec![feed]));
     // The docs' own example, elided where the entity would be: what a truncating proxy sends.
     let body = subscription_fixture("push_notification_created_S2MSI2A.DOCS-ELIDED-NOT-JSON.txt");

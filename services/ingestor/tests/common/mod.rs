@@ -38,18 +38,28 @@ pub async fn nats() -> NatsServer {
 
 /// A feed on the replay, polled fast and retried briefly so that tests move quickly.
 pub fn replay_feed(name: &str, replay: &RunningReplay) -> FeedConfig {
-    let mut feed = FeedConfig::cdse(name, Url::parse(&replay.url()).unwrap());
+    let mut feed = quick(FeedConfig::cdse(name, Url::parse(&replay.url()).unwrap()));
     feed.start_from = Some("2000-01-01T00:00:00Z".parse().unwrap());
-    feed.poll_interval = Duration::from_millis(100);
     feed.odata_mut().unwrap().page_size = 10;
+    feed
+}
+
+/// `feed` polled fast, alerting after two failures, with brief retries.
+pub fn quick(mut feed: FeedConfig) -> FeedConfig {
+    feed.poll_interval = Duration::from_millis(100);
     feed.request_timeout = Duration::from_secs(2);
     feed.alert_after_failures = 2;
-    feed.retry = RetryPolicy {
+    feed.retry = brief_retries();
+    feed
+}
+
+/// One retry within milliseconds: tests see a failing feed fail at once.
+pub fn brief_retries() -> RetryPolicy {
+    RetryPolicy {
         attempts: 1,
         min_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
-    };
-    feed
+    }
 }
 
 pub fn config(nats: &NatsServer, feeds: Vec<FeedConfig>) -> Config {
@@ -119,13 +129,29 @@ pub fn product(body: &[u8]) -> ProductDiscovered {
 
 /// The PRODUCTS stream read from the start.
 pub async fn products_tap(nats: &NatsServer) -> EventTap {
-    EventTap::open(
-        &nats.jetstream().await,
-        streams::PRODUCTS.name,
-        "products.>",
-    )
-    .await
-    .unwrap()
+    tap(nats, streams::PRODUCTS, "products.>").await
+}
+
+/// Every `products.retracted` event, from the first.
+pub async fn retractions_tap(nats: &NatsServer) -> EventTap {
+    tap(nats, streams::PRODUCTS, "products.retracted.>").await
+}
+
+/// What the ingestor dead-lettered, from the first.
+pub async fn dead_letters_tap(nats: &NatsServer) -> EventTap {
+    tap(nats, streams::DLQ, "dlq.ingestor").await
+}
+
+/// Every `feed-failing` alert, whatever its severity.
+pub async fn failing_alerts_tap(nats: &NatsServer) -> EventTap {
+    tap(nats, streams::ALERTS, "alerts.*.feed-failing").await
+}
+
+/// The events of `stream` on `subject`, from the first.
+pub async fn tap(nats: &NatsServer, stream: streams::StreamDef, subject: &str) -> EventTap {
+    EventTap::open(&nats.jetstream().await, stream.name, subject)
+        .await
+        .unwrap()
 }
 
 /// The next `count` products the stream holds, each awaited with a deadline.
@@ -211,11 +237,7 @@ pub fn push_feed(catalogue: &str) -> FeedConfig {
     };
     let mut feed = FeedConfig::new("push", SourceConfig::CdsePush(source));
     feed.request_timeout = Duration::from_secs(2);
-    feed.retry = RetryPolicy {
-        attempts: 1,
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-    };
+    feed.retry = brief_retries();
     feed
 }
 
