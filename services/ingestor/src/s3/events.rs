@@ -20,7 +20,7 @@ use super::{BucketSource, objects::BucketObject, objects::product_of};
 use crate::{
     Error,
     feed::{Discovery, EntryError},
-    sink::ProductSink,
+    sink::{self, ProductSink},
 };
 
 /// Turns one bucket's object events into product events.
@@ -63,25 +63,23 @@ impl<S: ProductSink + 'static> Handler for ObjectEvents<S> {
     type Error = ObjectEventError;
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), ObjectEventError> {
-        let mut refused = Vec::new();
-        for change in
-            read_object_changes(&delivery.payload).map_err(ObjectEventError::Unreadable)?
+        let changes =
+            read_object_changes(&delivery.payload).map_err(ObjectEventError::Unreadable)?;
+        let (mut discovered, mut refused) = (Vec::new(), Vec::new());
+        for object in changes
+            .iter()
+            .filter_map(|change| self.marker_written(change))
         {
-            let Some(object) = self.marker_written(&change) else {
-                continue;
-            };
             match product_of(&object, &self.feed, &self.source) {
-                Ok(product) => {
-                    let new = self
-                        .sink
-                        .publish(Discovery::Discovered(Box::new(product)))
-                        .await
-                        .map_err(ObjectEventError::Publish)?;
-                    tracing::debug!(feed = %self.feed, key = %object.key, new, "Object event published its product.");
-                }
+                Ok(product) => discovered.push(Discovery::Discovered(Box::new(product))),
                 Err(error) => refused.push(error),
             }
         }
+        // Objects naming no product are not dead-lettered here: the runner dead-letters the
+        // whole notification with their reasons, once the products it names are published.
+        sink::deliver(&self.sink, &self.feed, &delivery.subject, discovered, &[])
+            .await
+            .map_err(ObjectEventError::Publish)?;
         if refused.is_empty() {
             Ok(())
         } else {
