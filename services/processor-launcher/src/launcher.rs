@@ -262,6 +262,8 @@ mod tests {
             processor_version: "1.0.0".into(),
             inputs: Vec::new(),
             parameters: BTreeMap::new(),
+            priority: 0,
+            deadline: None,
         }
     }
 

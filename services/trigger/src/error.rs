@@ -29,6 +29,14 @@ pub enum Error {
     Registry(#[from] RegistryError),
     #[error("rule {rule} names processor {processor}, which the registry does not have")]
     UnknownProcessor { rule: String, processor: String },
+    #[error("rule {rule} made a job without inputs")]
+    NoInputs { rule: String },
+    #[error("rule {rule} cannot fill parameter {parameter}: {reason}")]
+    Parameter {
+        rule: String,
+        parameter: String,
+        reason: String,
+    },
     #[error("message is not a product.discovered event this service reads")]
     Decode(#[from] nrt_events::DecodeError),
     #[error("could not request job {job_id} of rule {rule}")]

@@ -51,7 +51,14 @@ impl Handler for ProductHandler {
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
         let product = Envelope::<ProductDiscovered>::from_json(&delivery.payload)?.data;
-        let jobs = evaluate(&product, &self.rules, &self.registry)?;
+        let actions = evaluate(&product, &self.rules, &self.registry, chrono::Utc::now())?;
+        let jobs: Vec<_> = actions
+            .into_iter()
+            .filter_map(|action| match action {
+                crate::Action::Request(job) => Some(job),
+                crate::Action::Gather { .. } => None,
+            })
+            .collect();
         metrics::counter!(
             "nrt_trigger_products_evaluated_total",
             "collection" => product.collection.clone(),

@@ -6,6 +6,7 @@ pub mod config;
 mod error;
 mod handler;
 mod jetstream;
+mod jobs;
 pub mod rules;
 
 #[cfg(test)]
@@ -19,8 +20,9 @@ use nrt_runtime::{HealthServer, Readiness, Shutdown};
 
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Verdict, evaluate, explain};
+pub use handler::{Action, Firing, GroupTarget, Verdict, evaluate, explain};
 pub use jetstream::CONSUMER;
+pub use jobs::request_job;
 pub use rules::Rules;
 
 /// The service name: NATS client name, CloudEvents source, dead-letter subject `dlq.trigger`.

@@ -39,6 +39,8 @@ pub struct JobInput {
     pub name: String,
     pub collection: String,
     pub product_type: String,
+    #[serde(default)]
+    pub platform: Option<String>,
     pub sensing_start: DateTime<Utc>,
     pub sensing_end: DateTime<Utc>,
     pub published_at: DateTime<Utc>,
@@ -56,6 +58,7 @@ impl From<&ProductDiscovered> for JobInput {
             name: product.name.clone(),
             collection: product.collection.clone(),
             product_type: product.product_type.clone(),
+            platform: product.platform.clone(),
             sensing_start: product.sensing_start,
             sensing_end: product.sensing_end,
             published_at: product.published_at,
@@ -77,6 +80,13 @@ pub struct JobRequested {
     pub processor_version: String,
     pub inputs: Vec<JobInput>,
     pub parameters: BTreeMap<String, serde_json::Value>,
+    /// Higher runs first when jobs wait for a slot; 0 unless the rule says otherwise.
+    #[serde(default)]
+    pub priority: i32,
+    /// When the outputs must be published to be on time, from the rule's deadline counted from
+    /// the latest input's publication in its feed.
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl EventData for JobRequested {

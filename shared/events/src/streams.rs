@@ -60,9 +60,52 @@ pub const DLQ: StreamDef = StreamDef {
 
 pub const ALL: [StreamDef; 6] = [PRODUCTS, OBJECTS, JOBS, CATALOGUE, ALERTS, DLQ];
 
+/// A key-value bucket every service agrees on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketDef {
+    pub name: &'static str,
+    /// How long an entry lives after its last write; `None` keeps it until deleted.
+    pub max_age: Option<Duration>,
+}
+
 /// Per feed source: the publication time reached and the product ids seen at it.
 pub const KV_INGEST_CURSORS: &str = "ingest-cursors";
 /// One record per job id, changed only by compare-and-set.
 pub const KV_JOBS: &str = "jobs";
+/// The trigger's open and recently closed gatherings (joins and periodic rules), changed only by
+/// compare-and-set so that any replica may add to or close any of them.
+pub const KV_TRIGGER_JOINS: &str = "trigger-joins";
+/// Per input product, the jobs the trigger requested with it: what a retraction must warn about.
+pub const KV_TRIGGER_INPUTS: &str = "trigger-inputs";
+/// The rules file the triggers run when they read their rules from the mesh (`rules publish`).
+pub const KV_TRIGGER_RULES: &str = "trigger-rules";
 
-pub const ALL_BUCKETS: [&str; 2] = [KV_INGEST_CURSORS, KV_JOBS];
+pub const ALL_BUCKETS: [BucketDef; 5] = [
+    BucketDef {
+        name: KV_INGEST_CURSORS,
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_JOBS,
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_TRIGGER_JOINS,
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_TRIGGER_INPUTS,
+        // As long as the streams keep events: a retraction later than that finds no job to warn of
+        // in JOBS either.
+        max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+    },
+    BucketDef {
+        name: KV_TRIGGER_RULES,
+        max_age: None,
+    },
+];
+
+/// The definition of the bucket named `name`.
+pub fn bucket(name: &str) -> Option<BucketDef> {
+    ALL_BUCKETS.into_iter().find(|def| def.name == name)
+}

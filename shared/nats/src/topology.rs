@@ -65,7 +65,7 @@ pub async fn apply_topology(
             })?;
     }
     for bucket in streams::ALL_BUCKETS {
-        key_value(js, bucket, options.replicas).await?;
+        key_value(js, bucket.name, options.replicas).await?;
     }
     Ok(())
 }
@@ -87,16 +87,20 @@ fn stream_config(def: &StreamDef, options: TopologyOptions) -> stream::Config {
     }
 }
 
-/// Opens `bucket`, creating it when missing.
+/// Opens `bucket`, creating it when missing, with its definition from `nrt_events::streams`.
 pub async fn key_value(
     js: &jetstream::Context,
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, TopologyError> {
+    let max_age = streams::bucket(bucket)
+        .and_then(|def| def.max_age)
+        .unwrap_or_default();
     let config = kv::Config {
         bucket: bucket.into(),
         // A little history lets `nrtmesh trace` show how a job record moved.
         history: 10,
+        max_age,
         storage: StorageType::File,
         num_replicas: replicas,
         ..Default::default()

@@ -1,11 +1,13 @@
 //! What every nrt-mesh service process needs around its handlers: layered configuration,
 //! graceful shutdown, secrets that never print, and the `/healthz`, `/readyz`, `/metrics` server.
 
+pub mod clock;
 pub mod config;
 pub mod health;
 mod secret;
 pub mod shutdown;
 
+pub use clock::Clock;
 pub use health::{HealthConfig, HealthServer, Readiness};
 pub use secret::Secret;
 pub use shutdown::Shutdown;

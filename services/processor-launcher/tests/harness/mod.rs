@@ -242,6 +242,8 @@ pub fn job(processor: &str, job_id: &str, products: &[&str]) -> JobRequested {
             .map(|name| JobInput::from(&golden(name)))
             .collect(),
         parameters: BTreeMap::new(),
+        priority: 0,
+        deadline: None,
     }
 }
 

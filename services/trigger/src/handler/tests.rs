@@ -55,6 +55,26 @@ fn rules() -> Rules {
     Rules::parse(RULES, &registry()).unwrap()
 }
 
+/// Long after every golden product was sensed: no time condition in these rules looks at it.
+fn now() -> DateTime<Utc> {
+    "2026-11-28T00:00:00Z".parse().unwrap()
+}
+
+/// The job requests `product` makes at once.
+fn requests(
+    product: &ProductDiscovered,
+    rules: &Rules,
+    registry: &ProcessorRegistry,
+) -> Result<Vec<JobRequested>, Error> {
+    Ok(evaluate(product, rules, registry, now())?
+        .into_iter()
+        .map(|action| match action {
+            Action::Request(job) => job,
+            Action::Gather { rule, .. } => panic!("rule {} gathers", rule.name),
+        })
+        .collect())
+}
+
 fn lines(verdicts: &[Verdict<'_>]) -> Vec<String> {
     verdicts.iter().map(ToString::to_string).collect()
 }
@@ -63,7 +83,7 @@ fn lines(verdicts: &[Verdict<'_>]) -> Vec<String> {
 fn explain_gives_every_rule_its_verdict_and_first_reason() {
     let rules = rules();
     assert_eq!(
-        lines(&explain(&product(S2_L1C_54PXA), &rules)),
+        lines(&explain(&product(S2_L1C_54PXA), &rules, now())),
         [
             "s2-l1c-footprint (footprint): matches",
             "s2-clear-sky (footprint): no match, cloudCover 95.136736479015 is not le 80",
@@ -73,7 +93,7 @@ fn explain_gives_every_rule_its_verdict_and_first_reason() {
         ]
     );
     assert_eq!(
-        lines(&explain(&product(S1_AUX_INS), &rules)),
+        lines(&explain(&product(S1_AUX_INS), &rules, now())),
         [
             "s2-l1c-footprint (footprint): no match, collection SENTINEL-1 not in [SENTINEL-2]",
             "s2-clear-sky (footprint): no match, collection SENTINEL-1 not in [SENTINEL-2]",
@@ -87,7 +107,7 @@ fn explain_gives_every_rule_its_verdict_and_first_reason() {
 #[test]
 fn a_product_firing_one_rule_gets_one_job_with_the_registry_version() {
     let product = product(S1_GRD_ASCENDING);
-    let jobs = evaluate(&product, &rules(), &registry()).unwrap();
+    let jobs = requests(&product, &rules(), &registry()).unwrap();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job.rule, "s1-grd-ascending");
@@ -112,7 +132,7 @@ fn a_product_firing_one_rule_gets_one_job_with_the_registry_version() {
 #[test]
 fn several_rules_firing_on_one_product_give_one_job_each_in_file_order() {
     let product = product(S2_L1C_55PBR);
-    let jobs = evaluate(&product, &rules(), &registry()).unwrap();
+    let jobs = requests(&product, &rules(), &registry()).unwrap();
     let fired: Vec<(&str, &str)> = jobs
         .iter()
         .map(|job| (job.rule.as_str(), job.processor.as_str()))
@@ -136,14 +156,14 @@ fn several_rules_firing_on_one_product_give_one_job_each_in_file_order() {
 fn a_product_firing_no_rule_gets_no_job() {
     let mut product = product(S1_GRD_ASCENDING);
     product.product_type = "EW_GRDM_1S".into();
-    assert_eq!(evaluate(&product, &rules(), &registry()).unwrap(), []);
+    assert_eq!(requests(&product, &rules(), &registry()).unwrap(), []);
 }
 
 #[test]
 fn an_auxiliary_product_without_footprint_is_requested_as_it_is() {
     let aux = product(S1_AUX_INS);
     assert!(aux.footprint.is_none());
-    let jobs = evaluate(&aux, &rules(), &registry()).unwrap();
+    let jobs = requests(&aux, &rules(), &registry()).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].rule, "orbit-files");
     assert_eq!(jobs[0].inputs[0].footprint, None);
@@ -153,10 +173,10 @@ fn an_auxiliary_product_without_footprint_is_requested_as_it_is() {
 #[test]
 fn the_same_product_evaluated_twice_requests_the_same_job_ids() {
     let rules = rules();
-    let first = evaluate(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
-    let again = evaluate(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
+    let first = requests(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
+    let again = requests(&product(S2_L1C_55PBR), &rules, &registry()).unwrap();
     assert_eq!(first, again);
-    let other_tile = evaluate(&product(S2_L1C_54PXA), &rules, &registry()).unwrap();
+    let other_tile = requests(&product(S2_L1C_54PXA), &rules, &registry()).unwrap();
     assert_eq!(other_tile[0].rule, first[0].rule);
     assert_ne!(other_tile[0].job_id, first[0].job_id, "another product");
 }
@@ -164,7 +184,7 @@ fn the_same_product_evaluated_twice_requests_the_same_job_ids() {
 #[test]
 fn a_new_processor_version_or_another_rule_gives_another_job_id() {
     let product = product(S2_L1C_54PXA);
-    let before = evaluate(&product, &rules(), &registry()).unwrap();
+    let before = requests(&product, &rules(), &registry()).unwrap();
 
     let upgraded = ProcessorRegistry::parse(
         r#"
@@ -178,7 +198,7 @@ fn a_new_processor_version_or_another_rule_gives_another_job_id() {
         PathBuf::new(),
     )
     .unwrap();
-    let after = evaluate(&product, &rules(), &upgraded).unwrap();
+    let after = requests(&product, &rules(), &upgraded).unwrap();
     assert_eq!(after[0].processor_version, "1.1.0");
     assert_ne!(after[0].job_id, before[0].job_id);
 
@@ -187,7 +207,7 @@ fn a_new_processor_version_or_another_rule_gives_another_job_id() {
         &registry(),
     )
     .unwrap();
-    let under_new_name = evaluate(&product, &renamed, &registry()).unwrap();
+    let under_new_name = requests(&product, &renamed, &registry()).unwrap();
     assert_eq!(under_new_name[0].rule, "s2-l1c-footprint-v2");
     assert_ne!(under_new_name[0].job_id, before[0].job_id);
 }
@@ -199,7 +219,7 @@ fn a_registry_missing_the_rules_processor_is_an_error_not_a_silent_skip() {
         PathBuf::new(),
     )
     .unwrap();
-    let error = evaluate(&product(S1_GRD_ASCENDING), &rules(), &footprint_only).unwrap_err();
+    let error = requests(&product(S1_GRD_ASCENDING), &rules(), &footprint_only).unwrap_err();
     assert_eq!(
         error.to_string(),
         "rule s1-grd-ascending names processor sar-backscatter, which the registry does not have"

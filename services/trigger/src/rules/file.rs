@@ -1,14 +1,17 @@
 //! Reading a rules file: TOML into [`Rules`], refusing anything doubtful with the rule and field.
 
-use std::collections::BTreeMap;
+mod conditions;
+mod gathering;
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use nrt_registry::ProcessorRegistry;
 use serde::Deserialize;
 
-use super::{Comparison, Condition, Op, Operand, Rule, Rules};
+use super::{Parameter, Rule, Rules, Template, template::GATHERING_EXTRAS};
 use crate::Error;
 
-/// One `[[rules]]` table as written.
+/// One `[[rules]]` table as written, once its conditions are taken out.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleEntry {
@@ -16,21 +19,13 @@ struct RuleEntry {
     name: Option<String>,
     processor: Option<String>,
     description: Option<String>,
-    collections: Option<Vec<String>>,
-    product_types: Option<Vec<String>>,
-    #[serde(default, rename = "where")]
-    comparisons: Vec<ComparisonEntry>,
+    #[serde(default)]
+    priority: i32,
+    deadline: Option<String>,
+    join: Option<toml::Table>,
+    periodic: Option<toml::Table>,
     #[serde(default)]
     parameters: toml::Table,
-}
-
-/// One `[[rules.where]]` table as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ComparisonEntry {
-    attribute: Option<String>,
-    op: Option<Op>,
-    value: Option<toml::Value>,
 }
 
 /// A field of a rule and what is wrong with it.
@@ -46,7 +41,12 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
     }
 }
 
-pub(super) fn parse(text: &str, file: &str, registry: &ProcessorRegistry) -> Result<Rules, Error> {
+pub(super) fn parse(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    registry: &ProcessorRegistry,
+) -> Result<Rules, Error> {
     let file_error = |reason: String| Error::RulesFile {
         file: file.to_owned(),
         reason,
@@ -79,13 +79,14 @@ pub(super) fn parse(text: &str, file: &str, registry: &ProcessorRegistry) -> Res
     let mut rules: Vec<Rule> = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let label = rule_label(entry, index);
-        let rule =
-            read_rule(entry, registry).map_err(|Invalid { field, reason }| Error::InvalidRule {
+        let rule = read_rule(entry, base_dir, registry).map_err(|Invalid { field, reason }| {
+            Error::InvalidRule {
                 file: file.to_owned(),
                 rule: label.clone(),
                 field,
                 reason,
-            })?;
+            }
+        })?;
         if let Some(first) = rules.iter().position(|other| other.name == rule.name) {
             return Err(Error::InvalidRule {
                 file: file.to_owned(),
@@ -111,15 +112,21 @@ fn rule_label(entry: &toml::Value, index: usize) -> String {
         .map_or_else(|| format!("#{}", index + 1), str::to_owned)
 }
 
-fn read_rule(entry: &toml::Value, registry: &ProcessorRegistry) -> Result<Rule, Invalid> {
-    if !entry.is_table() {
+fn read_rule(
+    entry: &toml::Value,
+    base_dir: &Path,
+    registry: &ProcessorRegistry,
+) -> Result<Rule, Invalid> {
+    let Some(table) = entry.as_table() else {
         return Err(invalid(
             "rules",
             format!("must be a [[rules]] table, found {}", entry.type_str()),
         ));
-    }
-    refuse_date_time_values(entry)?;
-    let entry: RuleEntry = serde_path_to_error::deserialize(entry.clone())
+    };
+    let mut table = table.clone();
+    refuse_unknown_keys(&table, "", &RULE_KEYS)?;
+    let conditions = conditions::read(&mut table, "", base_dir)?;
+    let entry: RuleEntry = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|error| invalid(error.path().to_string(), error.inner().message()))?;
 
     let name = required("name", entry.name)?;
@@ -135,31 +142,28 @@ fn read_rule(entry: &toml::Value, registry: &ProcessorRegistry) -> Result<Rule, 
             ),
         ));
     }
-
-    let mut conditions = Vec::new();
-    if let Some(any_of) = entry.collections {
-        conditions.push(Condition::Collection {
-            any_of: non_empty_names("collections", any_of)?,
-        });
-    }
-    if let Some(any_of) = entry.product_types {
-        conditions.push(Condition::ProductType {
-            any_of: non_empty_names("product_types", any_of)?,
-        });
-    }
-    for (index, comparison) in entry.comparisons.into_iter().enumerate() {
-        conditions.push(Condition::Attribute(read_comparison(
-            &format!("where[{index}]"),
-            comparison,
-        )?));
-    }
-
+    let gathering = match (entry.join, entry.periodic) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "periodic",
+                "a rule either joins or gathers a period, not both: write two rules",
+            ));
+        }
+        (Some(join), None) => Some(gathering::read_join(join, base_dir)?),
+        (None, Some(periodic)) => Some(gathering::read_periodic(periodic)?),
+        (None, None) => None,
+    };
+    let extras: &[&str] = if gathering.is_some() {
+        &GATHERING_EXTRAS
+    } else {
+        &[]
+    };
     let parameters = entry
         .parameters
         .into_iter()
         .map(|(key, value)| {
-            let json = json_of(&format!("parameters.{key}"), value)?;
-            Ok((key, json))
+            let parameter = read_parameter(&format!("parameters.{key}"), value, extras)?;
+            Ok((key, parameter))
         })
         .collect::<Result<BTreeMap<_, _>, Invalid>>()?;
 
@@ -169,32 +173,74 @@ fn read_rule(entry: &toml::Value, registry: &ProcessorRegistry) -> Result<Rule, 
         description: entry.description,
         conditions,
         parameters,
+        priority: entry.priority,
+        deadline: entry
+            .deadline
+            .map(|text| duration("deadline", &text))
+            .transpose()?,
+        gathering,
     })
 }
 
-/// Deserialising hands TOML date-times over as text, which would make `value = 2024-01-01`
-/// compare as a string: refuse them first.
-fn refuse_date_time_values(entry: &toml::Value) -> Result<(), Invalid> {
-    let comparisons = entry.get("where").and_then(toml::Value::as_array);
-    for (index, comparison) in comparisons.into_iter().flatten().enumerate() {
-        if let Some(value @ toml::Value::Datetime(_)) = comparison.get("value") {
-            return Err(not_an_operand(&format!("where[{index}]"), value));
+/// The keys of a rule besides its conditions.
+const RULE_KEYS: [&str; 8] = [
+    "name",
+    "processor",
+    "description",
+    "priority",
+    "deadline",
+    "join",
+    "periodic",
+    "parameters",
+];
+
+/// Refuses a key of `table` that is neither in `keys` nor a condition, listing all it may have:
+/// conditions are read apart from the rest, so serde alone would list only half of them.
+fn refuse_unknown_keys(table: &toml::Table, prefix: &str, keys: &[&str]) -> Result<(), Invalid> {
+    let is_known = |key: &str| keys.contains(&key) || conditions::KEYS.contains(&key);
+    match table.keys().find(|key| !is_known(key)) {
+        None => Ok(()),
+        Some(unknown) => {
+            let expected: Vec<String> = keys
+                .iter()
+                .chain(conditions::KEYS.iter())
+                .map(|key| format!("`{key}`"))
+                .collect();
+            Err(invalid(
+                format!("{prefix}{unknown}"),
+                format!(
+                    "unknown field `{unknown}`, expected one of {}",
+                    expected.join(", ")
+                ),
+            ))
         }
     }
-    Ok(())
 }
 
-fn not_an_operand(field: &str, value: &toml::Value) -> Invalid {
-    let found = match value {
-        toml::Value::Float(number) => format!("the float {number}"),
-        toml::Value::Datetime(datetime) => format!("the date-time {datetime}"),
-        toml::Value::Array(_) => "an array".to_owned(),
-        other => format!("a {}", other.type_str()),
-    };
-    invalid(
-        format!("{field}.value"),
-        format!("must be a finite number, a string or a boolean, not {found}"),
-    )
+/// A string parameter is a template (`"{attributes.tileId}"`); anything else is given unchanged.
+fn read_parameter(field: &str, value: toml::Value, extras: &[&str]) -> Result<Parameter, Invalid> {
+    if let toml::Value::String(text) = &value {
+        let template = Template::parse(text, extras).map_err(|reason| invalid(field, reason))?;
+        return Ok(match template.as_literal() {
+            Some(text) => Parameter::Fixed(text.into()),
+            None => Parameter::Template(template),
+        });
+    }
+    Ok(Parameter::Fixed(json_of(field, value)?))
+}
+
+/// A duration as people write it: `90s`, `30m`, `12h`, `2d`, `1h 30m`.
+fn duration(field: &str, text: &str) -> Result<Duration, Invalid> {
+    let duration = humantime::parse_duration(text).map_err(|error| {
+        invalid(
+            field,
+            format!("{text:?} is not a duration like \"30m\", \"12h\" or \"2d\": {error}"),
+        )
+    })?;
+    if duration.is_zero() {
+        return Err(invalid(field, "must be longer than zero"));
+    }
+    Ok(duration)
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, Invalid> {
@@ -214,48 +260,6 @@ fn check_name(name: &str) -> Result<(), Invalid> {
             format!("{name:?} must be letters, digits, '-' or '_' (it names jobs and metrics)"),
         ))
     }
-}
-
-fn non_empty_names(field: &str, names: Vec<String>) -> Result<Vec<String>, Invalid> {
-    if names.is_empty() {
-        return Err(invalid(
-            field,
-            "is empty, which no product satisfies; leave it out to accept any",
-        ));
-    }
-    if names.iter().any(|name| name.trim().is_empty()) {
-        return Err(invalid(field, "contains an empty name"));
-    }
-    Ok(names)
-}
-
-fn read_comparison(field: &str, entry: ComparisonEntry) -> Result<Comparison, Invalid> {
-    let attribute = required(&format!("{field}.attribute"), entry.attribute)?;
-    if attribute.trim().is_empty() {
-        return Err(invalid(format!("{field}.attribute"), "must not be empty"));
-    }
-    let op = required(&format!("{field}.op"), entry.op)?;
-    let value = match required(&format!("{field}.value"), entry.value)? {
-        toml::Value::Integer(number) => Operand::Number(number as f64),
-        toml::Value::Float(number) if number.is_finite() => Operand::Number(number),
-        toml::Value::String(text) => Operand::Text(text),
-        toml::Value::Boolean(flag) => Operand::Bool(flag),
-        other => return Err(not_an_operand(field, &other)),
-    };
-    if op.is_ordering() && !matches!(value, Operand::Number(_)) {
-        return Err(invalid(
-            format!("{field}.op"),
-            format!(
-                "{op} orders numbers only, and the value is {}; strings and booleans take eq or ne",
-                value.described()
-            ),
-        ));
-    }
-    Ok(Comparison {
-        attribute,
-        op,
-        value,
-    })
 }
 
 /// Parameters travel in JSON events; TOML date-times arrive here as their RFC 3339 text.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use nrt_events::ProductDiscovered;
 use serde_json::Value;
 
@@ -34,6 +35,20 @@ pub enum Mismatch {
         op: Op,
         value: Operand,
     },
+    /// The product fits none of a join's named inputs; why not, per input.
+    NoInput {
+        reasons: Vec<String>,
+    },
+    /// The product lacks a field the rule's gathering key is built from.
+    Key {
+        template: String,
+        reason: String,
+    },
+    /// The product lacks a field a parameter template of the rule is filled from.
+    Parameter {
+        parameter: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for Mismatch {
@@ -62,12 +77,25 @@ impl fmt::Display for Mismatch {
                 op,
                 value,
             } => write!(f, "{attribute} {found} is not {op} {value}"),
+            Self::NoInput { reasons } => {
+                write!(f, "fits no input of the join ({})", reasons.join("; "))
+            }
+            Self::Key { template, reason } => {
+                write!(f, "cannot build the key {template}: {reason}")
+            }
+            Self::Parameter { parameter, reason } => {
+                write!(f, "cannot fill parameter {parameter}: {reason}")
+            }
         }
     }
 }
 
 impl Condition {
-    pub(super) fn check(&self, product: &ProductDiscovered) -> Result<(), Mismatch> {
+    pub(super) fn check(
+        &self,
+        product: &ProductDiscovered,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Mismatch> {
         match self {
             Self::Collection { any_of } if !any_of.contains(&product.collection) => {
                 Err(Mismatch::Collection {

@@ -25,7 +25,7 @@ fn text(value: &str) -> Operand {
 /// `Ok` or the mismatch as an operator reads it.
 fn verdict(condition: &Condition, product: &ProductDiscovered) -> Result<(), String> {
     condition
-        .check(product)
+        .check(product, chrono::Utc::now())
         .map_err(|mismatch| mismatch.to_string())
 }
 

@@ -1,0 +1,184 @@
+//! The `[rules.join]` and `[rules.periodic]` tables of a rule.
+
+use std::{path::Path, time::Duration};
+
+use serde::Deserialize;
+
+use super::{Invalid, conditions, duration, invalid, refuse_unknown_keys, required};
+use crate::rules::{Completion, Gathering, GatheringKind, NamedInput, OnTimeout, Period, Template};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinEntry {
+    key: Option<String>,
+    count: Option<i64>,
+    #[serde(default)]
+    inputs: Vec<toml::Table>,
+    timeout: Option<String>,
+    on_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputEntry {
+    name: Option<String>,
+    count: Option<i64>,
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodicEntry {
+    every: Option<String>,
+    grace: Option<String>,
+    key: Option<String>,
+}
+
+pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering, Invalid> {
+    let entry: JoinEntry = deserialize("join.", table)?;
+    let key = entry
+        .key
+        .map(|key| template("join.key", &key))
+        .transpose()?;
+    let completion = match (entry.count, entry.inputs.is_empty()) {
+        (Some(_), false) => {
+            return Err(invalid(
+                "join.count",
+                "a join waits either for a count of products or for named inputs, not both",
+            ));
+        }
+        (Some(count), true) => Completion::Count(count_of("join.count", count, 2)?),
+        (None, false) => Completion::Inputs(read_inputs(entry.inputs, base_dir)?),
+        (None, true) => {
+            return Err(invalid(
+                "join",
+                "says neither `count` nor [[rules.join.inputs]]: what completes the join?",
+            ));
+        }
+    };
+    if key.is_none() {
+        let every_input_has_a_key = matches!(&completion,
+            Completion::Inputs(inputs) if inputs.iter().all(|input| input.key.is_some()));
+        if !every_input_has_a_key {
+            return Err(invalid(
+                "join.key",
+                "is missing: products gather by a key built from their fields, e.g. \
+                 \"{attributes.tileId}/{sensing_start:%Y-%m-%d}\" (or give every input its own)",
+            ));
+        }
+    }
+    let timeout = duration("join.timeout", &required("join.timeout", entry.timeout)?)?;
+    let on_timeout = match required("join.on_timeout", entry.on_timeout)?.as_str() {
+        "partial" => OnTimeout::Partial,
+        "alert" => OnTimeout::Alert,
+        other => {
+            return Err(invalid(
+                "join.on_timeout",
+                format!(
+                    "{other:?} is neither \"partial\" (request the job with what came) nor \"alert\""
+                ),
+            ));
+        }
+    };
+    Ok(Gathering {
+        key,
+        kind: GatheringKind::Join {
+            completion,
+            timeout,
+            on_timeout,
+        },
+    })
+}
+
+fn read_inputs(tables: Vec<toml::Table>, base_dir: &Path) -> Result<Vec<NamedInput>, Invalid> {
+    let mut inputs: Vec<NamedInput> = Vec::with_capacity(tables.len());
+    for (index, mut table) in tables.into_iter().enumerate() {
+        let prefix = format!("join.inputs[{index}].");
+        refuse_unknown_keys(&table, &prefix, &["name", "count", "key"])?;
+        let conditions = conditions::read(&mut table, &prefix, base_dir)?;
+        let entry: InputEntry = deserialize(&prefix, table)?;
+        let name = required(&format!("{prefix}name"), entry.name)?;
+        if name.trim().is_empty() {
+            return Err(invalid(format!("{prefix}name"), "must not be empty"));
+        }
+        if inputs.iter().any(|input| input.name == name) {
+            return Err(invalid(
+                format!("{prefix}name"),
+                format!("another input is already named {name:?}"),
+            ));
+        }
+        if conditions.is_empty() {
+            return Err(invalid(
+                &prefix[..prefix.len() - 1],
+                "states no condition, so every product would fill it: say what this input is \
+                 (collections, product_types, where, ...)",
+            ));
+        }
+        inputs.push(NamedInput {
+            name,
+            conditions,
+            count: entry
+                .count
+                .map(|count| count_of(&format!("{prefix}count"), count, 1))
+                .transpose()?
+                .unwrap_or(1),
+            key: entry
+                .key
+                .map(|key| template(&format!("{prefix}key"), &key))
+                .transpose()?,
+        });
+    }
+    Ok(inputs)
+}
+
+pub(super) fn read_periodic(table: toml::Table) -> Result<Gathering, Invalid> {
+    let entry: PeriodicEntry = deserialize("periodic.", table)?;
+    let every = required("periodic.every", entry.every)?;
+    let period = Period::from_name(&every).ok_or_else(|| {
+        invalid(
+            "periodic.every",
+            format!(
+                "{every:?} is not a period (one of: {})",
+                Period::NAMES.join(", ")
+            ),
+        )
+    })?;
+    let grace = match entry.grace {
+        Some(grace) => duration("periodic.grace", &grace)?,
+        None => Duration::ZERO,
+    };
+    Ok(Gathering {
+        key: entry
+            .key
+            .map(|key| template("periodic.key", &key))
+            .transpose()?,
+        kind: GatheringKind::Periodic { period, grace },
+    })
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    table: toml::Table,
+) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|error| invalid(format!("{prefix}{}", error.path()), error.inner().message()))
+}
+
+/// A key template: product fields only, since the key is what extras are computed from.
+fn template(field: &str, source: &str) -> Result<Template, Invalid> {
+    let template = Template::parse(source, &[]).map_err(|reason| invalid(field, reason))?;
+    if template.as_literal().is_some() {
+        return Err(invalid(
+            field,
+            format!("{source:?} names no product field, so every product would have the same key"),
+        ));
+    }
+    Ok(template)
+}
+
+fn count_of(field: &str, count: i64, least: usize) -> Result<usize, Invalid> {
+    usize::try_from(count)
+        .ok()
+        .filter(|count| *count >= least)
+        .ok_or_else(|| invalid(field, format!("{count} is not a count of at least {least}")))
+}
