@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use nrt_events::{Envelope, ProductDiscovered, streams};
 use nrt_nats::{ConsumerSpec, Delivery, Handler, Publisher};
-use nrt_registry::ProcessorRegistry;
+use std::sync::Arc;
 
-use crate::{Error, evaluate, rules::Rules};
+use tokio::sync::watch;
+
+use crate::{ActiveRules, Error, evaluate};
 
 /// The trigger's durable consumer of discovered products.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -31,18 +33,14 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
 
 /// Handles one delivered product.
 pub(crate) struct ProductHandler {
-    rules: Rules,
-    registry: ProcessorRegistry,
+    /// The rules in force; a reload replaces them between two products.
+    rules: watch::Receiver<Arc<ActiveRules>>,
     publisher: Publisher,
 }
 
 impl ProductHandler {
-    pub(crate) fn new(rules: Rules, registry: ProcessorRegistry, publisher: Publisher) -> Self {
-        Self {
-            rules,
-            registry,
-            publisher,
-        }
+    pub(crate) fn new(rules: watch::Receiver<Arc<ActiveRules>>, publisher: Publisher) -> Self {
+        Self { rules, publisher }
     }
 }
 
@@ -51,7 +49,13 @@ impl Handler for ProductHandler {
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
         let product = Envelope::<ProductDiscovered>::from_json(&delivery.payload)?.data;
-        let actions = evaluate(&product, &self.rules, &self.registry, chrono::Utc::now())?;
+        let active = self.rules.borrow().clone();
+        let actions = evaluate(
+            &product,
+            &active.rules,
+            &active.registry,
+            chrono::Utc::now(),
+        )?;
         let jobs: Vec<_> = actions
             .into_iter()
             .filter_map(|action| match action {

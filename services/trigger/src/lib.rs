@@ -23,7 +23,7 @@ pub use error::Error;
 pub use handler::{Action, Firing, GroupTarget, Verdict, evaluate, explain};
 pub use jetstream::CONSUMER;
 pub use jobs::request_job;
-pub use rules::Rules;
+pub use rules::{ActiveRules, Rules};
 
 /// The service name: NATS client name, CloudEvents source, dead-letter subject `dlq.trigger`.
 pub const SERVICE: &str = "trigger";
@@ -50,9 +50,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
         () = shutdown.requested() => return Ok(()),
     };
     let consumer = ensure_consumer(&mesh.js, &CONSUMER).await?;
-    let handler = Arc::new(jetstream::ProductHandler::new(
+    let (_rules_sender, active_rules) = tokio::sync::watch::channel(Arc::new(ActiveRules {
         rules,
         registry,
+        origin: config.rules_file.display().to_string(),
+    }));
+    let handler = Arc::new(jetstream::ProductHandler::new(
+        active_rules,
         mesh.publisher.clone(),
     ));
     run_consumer(

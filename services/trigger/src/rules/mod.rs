@@ -84,6 +84,16 @@ impl Rules {
     }
 }
 
+/// The rules a trigger runs, with the registry they were checked against and where they came
+/// from; replaced whole when a new, valid rules file arrives.
+#[derive(Debug, Clone)]
+pub struct ActiveRules {
+    pub rules: Rules,
+    pub registry: ProcessorRegistry,
+    /// The file path, or the key-value revision, for logs and `rules` alerts.
+    pub origin: String,
+}
+
 /// One rule: run `processor` on the products satisfying all `conditions`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
