@@ -284,3 +284,6 @@ fn add_headers(headers: &mut HeaderMap, from: &Map<String, Value>) -> Result<(),
 #[cfg(test)]
 #[path = "search_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod golden_tests;
