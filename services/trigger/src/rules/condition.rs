@@ -1,7 +1,9 @@
 //! The conditions a product must satisfy to fire a rule, as read from the rules file.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
+use geo::MultiPolygon;
+use regex::Regex;
 use serde::Deserialize;
 
 /// One thing a product must satisfy.
@@ -11,8 +13,17 @@ pub enum Condition {
     Collection { any_of: Vec<String> },
     /// The product's type is one of these.
     ProductType { any_of: Vec<String> },
+    /// The product's platform (`SENTINEL-2A`) is one of these.
+    Platform { any_of: Vec<String> },
     /// A feed attribute compares with a value.
     Attribute(Comparison),
+    /// The product's sensing ended at most this long before the evaluation: late products that
+    /// are no use any more do not fire.
+    MaxAge(Duration),
+    /// The middle of the product's sensing falls within hours of the day.
+    SensingHours(SensingHours),
+    /// The product's footprint overlaps an area.
+    Area(AreaOfInterest),
 }
 
 /// `attribute op value`, e.g. `cloudCover le 80`.
@@ -20,6 +31,8 @@ pub enum Condition {
 pub struct Comparison {
     pub attribute: String,
     pub op: Op,
+    /// A number, string or boolean; a [`Operand::List`] for `in`, a [`Operand::Pattern`] for
+    /// `matches`: the file is refused otherwise.
     pub value: Operand,
 }
 
@@ -33,24 +46,16 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    /// Equals one of a list.
+    In,
+    /// A string attribute matches a regular expression, whole.
+    Matches,
 }
 
 impl Op {
     /// Whether the op orders its operands, which only numbers support.
     pub fn is_ordering(self) -> bool {
-        !matches!(self, Self::Eq | Self::Ne)
-    }
-
-    pub(super) fn holds(self, ordering: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::{Equal, Greater, Less};
-        match self {
-            Self::Eq => ordering == Equal,
-            Self::Ne => ordering != Equal,
-            Self::Lt => ordering == Less,
-            Self::Le => ordering != Greater,
-            Self::Gt => ordering == Greater,
-            Self::Ge => ordering != Less,
-        }
+        matches!(self, Self::Lt | Self::Le | Self::Gt | Self::Ge)
     }
 }
 
@@ -63,6 +68,8 @@ impl fmt::Display for Op {
             Self::Le => "le",
             Self::Gt => "gt",
             Self::Ge => "ge",
+            Self::In => "in",
+            Self::Matches => "matches",
         })
     }
 }
@@ -74,6 +81,11 @@ pub enum Operand {
     Number(f64),
     Text(String),
     Bool(bool),
+    /// For `in`: numbers only or strings only, never empty. A slice, not a `Vec`, to keep an
+    /// operand as small as a string.
+    List(Box<[Operand]>),
+    /// For `matches`.
+    Pattern(Pattern),
 }
 
 impl Operand {
@@ -83,6 +95,9 @@ impl Operand {
             Self::Number(_) => "number",
             Self::Text(_) => "string",
             Self::Bool(_) => "boolean",
+            Self::List(items) if matches!(items.first(), Some(Self::Number(_))) => "numbers",
+            Self::List(_) => "strings",
+            Self::Pattern(_) => "pattern",
         };
         format!("the {kind} {self}")
     }
@@ -94,6 +109,87 @@ impl fmt::Display for Operand {
             Self::Number(number) => write!(f, "{number}"),
             Self::Text(text) => write!(f, "{}", serde_json::Value::from(text.as_str())),
             Self::Bool(flag) => write!(f, "{flag}"),
+            Self::List(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
+            Self::Pattern(pattern) => write!(f, "{pattern}"),
         }
     }
+}
+
+/// A regular expression that must match a whole string, not a part of it.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// `^(?:source)$`. Boxed, and the source not kept apart, to keep [`super::Mismatch`] small.
+    anchored: Box<Regex>,
+}
+
+impl Pattern {
+    const PREFIX: &str = "^(?:";
+    const SUFFIX: &str = ")$";
+
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        Ok(Self {
+            anchored: Box::new(Regex::new(&format!(
+                "{}{source}{}",
+                Self::PREFIX,
+                Self::SUFFIX
+            ))?),
+        })
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.anchored.is_match(text)
+    }
+
+    /// The pattern as the rule wrote it.
+    pub fn source(&self) -> &str {
+        let anchored = self.anchored.as_str();
+        &anchored[Self::PREFIX.len()..anchored.len() - Self::SUFFIX.len()]
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.anchored.as_str() == other.anchored.as_str()
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", serde_json::Value::from(self.source()))
+    }
+}
+
+/// Hours of the day on a clock, from `start` (included) to `end` (excluded); the window wraps
+/// midnight when `start` is after `end` (`[22, 4]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SensingHours {
+    pub clock: Clock,
+    /// 0 to 24, fractions allowed.
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The clock a [`SensingHours`] window reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Utc,
+    /// Local mean solar time at the footprint's centroid: UTC + longitude / 15 hours, so that
+    /// `[6, 18]` means daytime anywhere.
+    LocalSolar,
+}
+
+/// Where on Earth a product's footprint must fall, and by how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaOfInterest {
+    /// The file as the rule names it, or `inline`, for messages.
+    pub name: String,
+    /// The fraction of the footprint's area that must lie inside, above 0 and at most 1;
+    /// `None`: any overlap.
+    pub min_overlap: Option<f64>,
+    /// The area within longitudes -180 to 180, and again shifted by +360 so that a footprint
+    /// drawn across the antimeridian (into 180 to 360) meets it too.
+    pub(super) polygons: MultiPolygon,
 }

@@ -3,8 +3,10 @@ use serde_json::json;
 
 use super::*;
 use crate::golden::{
-    S1_AUX_INS, S1_GRD_ASCENDING, S1_GRD_NEXT_SLICE, S2_L1C_54PXA, S2_L1C_55PBR, product,
+    S1_AUX_INS, S1_GRD_ASCENDING, S1_GRD_NEXT_SLICE, S2_L1C_54PXA, S2_L1C_55PBR, S2_L2A_13VEK,
+    product,
 };
+use crate::rules::Pattern;
 
 fn compare(attribute: &str, op: Op, value: Operand) -> Condition {
     Condition::Attribute(Comparison {
@@ -20,6 +22,18 @@ fn number(value: f64) -> Operand {
 
 fn text(value: &str) -> Operand {
     Operand::Text(value.into())
+}
+
+fn numbers(values: &[f64]) -> Operand {
+    Operand::List(values.iter().copied().map(Operand::Number).collect())
+}
+
+fn texts(values: &[&str]) -> Operand {
+    Operand::List(values.iter().copied().map(text).collect())
+}
+
+fn pattern(source: &str) -> Operand {
+    Operand::Pattern(Pattern::new(source).unwrap())
 }
 
 /// `Ok` or the mismatch as an operator reads it.
@@ -246,5 +260,149 @@ fn a_type_mismatch_never_matches_and_says_why() {
     assert_eq!(
         verdict(&compare("cloudCover", Op::Le, number(80.0)), &nulled).unwrap_err(),
         "cloudCover is null, not comparable with the number 80"
+    );
+}
+
+#[test]
+fn a_platform_condition_accepts_any_listed_platform() {
+    let s2a = Condition::Platform {
+        any_of: vec!["SENTINEL-2A".into(), "SENTINEL-2B".into()],
+    };
+    assert_eq!(verdict(&s2a, &product(S2_L1C_54PXA)), Ok(()));
+    assert_eq!(
+        verdict(&s2a, &product(S2_L2A_13VEK)),
+        Ok(()),
+        "STAC feeds say it too"
+    );
+    assert_eq!(
+        verdict(&s2a, &product(S1_GRD_ASCENDING)).unwrap_err(),
+        "platform SENTINEL-1A not in [SENTINEL-2A, SENTINEL-2B]"
+    );
+    // A feed may not say which unit sensed the product.
+    let mut unknown = product(S2_L1C_54PXA);
+    unknown.platform = None;
+    assert_eq!(
+        verdict(&s2a, &unknown).unwrap_err(),
+        "platform unknown, so not in [SENTINEL-2A, SENTINEL-2B]"
+    );
+}
+
+#[test]
+fn in_accepts_an_attribute_equal_to_any_listed_number() {
+    // relativeOrbitNumber is the integer 20 on this slice, 45 on the Sentinel-2 granules.
+    let s1 = product(S1_GRD_ASCENDING);
+    let orbits = compare("relativeOrbitNumber", Op::In, numbers(&[20.0, 45.0]));
+    assert_eq!(verdict(&orbits, &s1), Ok(()));
+    assert_eq!(verdict(&orbits, &product(S2_L1C_55PBR)), Ok(()));
+    assert_eq!(
+        verdict(
+            &compare("relativeOrbitNumber", Op::In, numbers(&[21.0, 130.0])),
+            &s1
+        )
+        .unwrap_err(),
+        "relativeOrbitNumber 20 is not in [21, 130]"
+    );
+    assert_eq!(
+        verdict(
+            &compare(
+                "completionTimeFromAscendingNode",
+                Op::In,
+                numbers(&[505641.4])
+            ),
+            &s1
+        ),
+        Ok(()),
+        "floats compare numerically too"
+    );
+}
+
+#[test]
+fn in_accepts_an_attribute_equal_to_any_listed_string() {
+    let tiles = compare("tileId", Op::In, texts(&["54PXA", "55PBR"]));
+    assert_eq!(verdict(&tiles, &product(S2_L1C_54PXA)), Ok(()));
+    assert_eq!(verdict(&tiles, &product(S2_L1C_55PBR)), Ok(()));
+    assert_eq!(
+        verdict(
+            &compare("tileId", Op::In, texts(&["54pxa", "55PB"])),
+            &product(S2_L1C_54PXA)
+        )
+        .unwrap_err(),
+        r#"tileId "54PXA" is not in ["54pxa", "55PB"]"#,
+        "exact and case-sensitive"
+    );
+    assert_eq!(
+        verdict(&tiles, &product(S1_AUX_INS)).unwrap_err(),
+        "attribute tileId missing"
+    );
+}
+
+#[test]
+fn in_never_matches_across_types() {
+    let s1 = product(S1_GRD_ASCENDING);
+    assert_eq!(
+        verdict(&compare("relativeOrbitNumber", Op::In, texts(&["20"])), &s1).unwrap_err(),
+        r#"relativeOrbitNumber is the number 20, not comparable with the strings ["20"]"#
+    );
+    assert_eq!(
+        verdict(
+            &compare("orbitDirection", Op::In, numbers(&[1.0, 2.0])),
+            &s1
+        )
+        .unwrap_err(),
+        r#"orbitDirection is the string "ASCENDING", not comparable with the numbers [1, 2]"#
+    );
+}
+
+#[test]
+fn matches_needs_the_whole_string_to_match() {
+    let s2 = product(S2_L1C_54PXA);
+    assert_eq!(
+        verdict(&compare("tileId", Op::Matches, pattern("5[45]P..")), &s2),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(&compare("tileId", Op::Matches, pattern("54P|55P")), &s2).unwrap_err(),
+        r#"tileId "54PXA" does not match "54P|55P""#,
+        "anchored around the alternation too"
+    );
+    assert_eq!(
+        verdict(&compare("tileId", Op::Matches, pattern("PXA")), &s2).unwrap_err(),
+        r#"tileId "54PXA" does not match "PXA""#
+    );
+    let s1 = product(S1_GRD_ASCENDING);
+    assert_eq!(
+        verdict(
+            &compare("polarisationChannels", Op::Matches, pattern("VV(&VH)?")),
+            &s1
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        verdict(
+            &compare("orbitDirection", Op::Matches, pattern("(?i)ascending")),
+            &s1
+        ),
+        Ok(()),
+        "flags in the pattern work"
+    );
+}
+
+#[test]
+fn matches_never_matches_a_number_or_a_missing_attribute() {
+    assert_eq!(
+        verdict(
+            &compare("relativeOrbitNumber", Op::Matches, pattern("2.")),
+            &product(S1_GRD_ASCENDING)
+        )
+        .unwrap_err(),
+        r#"relativeOrbitNumber is the number 20, not comparable with the pattern "2.""#
+    );
+    assert_eq!(
+        verdict(
+            &compare("tileId", Op::Matches, pattern(".*")),
+            &product(S1_AUX_INS)
+        )
+        .unwrap_err(),
+        "attribute tileId missing"
     );
 }
