@@ -4,4 +4,5 @@ pub mod backfill;
 pub mod dev;
 pub mod history;
 pub mod receiver;
+pub mod rules;
 pub mod streams;

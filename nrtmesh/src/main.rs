@@ -2,7 +2,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
 use nrt_nats::NatsConfig;
 
 #[derive(Parser)]
@@ -62,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         action: StreamsAction,
     },
+    /// Check a rules file, try it on a product, or publish it to the triggers.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Show the journey of a product (by key) or of the products a job (by id) read.
     Trace {
         id: String,
@@ -88,6 +94,59 @@ enum StreamsAction {
         #[arg(long, default_value_t = 1)]
         replicas: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Check a rules file as the trigger does at start: one line per rule, or the first error
+    /// (naming the rule and the field) and a non-zero exit.
+    Check {
+        /// The rules file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        registry: Registry,
+    },
+    /// Show each rule's verdict on a product: the job request a plain rule would publish, the
+    /// group a join or periodic rule would add it to, or why the rule does not match.
+    Test {
+        /// The rules file (TOML).
+        file: PathBuf,
+        /// A ProductDiscovered JSON document, or a CloudEvent of one as in the PRODUCTS stream.
+        #[arg(long)]
+        product: PathBuf,
+        #[command(flatten)]
+        registry: Registry,
+        /// Evaluate at this time (RFC 3339, or YYYY-MM-DD for midnight UTC) instead of now.
+        #[arg(long, value_parser = nrtmesh::backfill::parse_time)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Check a rules file, then put it in bucket trigger-rules, where triggers with
+    /// rules_from = "kv" pick it up; an invalid file leaves the bucket untouched. Area files are
+    /// checked here relative to FILE, and read by each trigger relative to its rules_file.
+    Publish {
+        /// The rules file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        registry: Registry,
+        /// The NATS server whose bucket the triggers read.
+        #[arg(
+            long,
+            env = "NRTMESH_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+    },
+}
+
+#[derive(Args)]
+struct Registry {
+    /// The processor registry the rules' processors must be in.
+    #[arg(
+        long = "registry",
+        env = "NRTMESH_REGISTRY",
+        default_value = trigger::config::DEFAULT_REGISTRY_FILE
+    )]
+    path: PathBuf,
 }
 
 #[tokio::main]
@@ -161,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Streams, buckets and consumers of the mesh are declared on {nats_url}.");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules { action } => rules(action).await,
         Command::Trace { id, nats_url } => {
             let client = nrt_nats::connect(&NatsConfig::local(nats_url), "nrtmesh").await?;
             let history =
@@ -184,4 +244,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
+    match action {
+        RulesAction::Check { file, registry } => {
+            let checked = nrtmesh::rules::load(&file, &registry.path)?;
+            print!("{}", nrtmesh::rules::summary(&file, &checked));
+        }
+        RulesAction::Test {
+            file,
+            product,
+            registry,
+            now,
+        } => {
+            let checked = nrtmesh::rules::load(&file, &registry.path)?;
+            let name = product.display().to_string();
+            let body = std::fs::read(&product).with_context(|| format!("cannot read {name}"))?;
+            let product = nrtmesh::rules::parse_product(&name, &body)?;
+            let now = now.unwrap_or_else(chrono::Utc::now);
+            print!("{}", nrtmesh::rules::explain(&checked, &product, now)?);
+        }
+        RulesAction::Publish {
+            file,
+            registry,
+            nats_url,
+        } => {
+            // Checked before connecting: an invalid file never reaches the bucket.
+            let checked = nrtmesh::rules::load(&file, &registry.path)?;
+            let client = nrt_nats::connect(&NatsConfig::local(nats_url), "nrtmesh").await?;
+            let revision =
+                nrtmesh::rules::publish(&async_nats::jetstream::new(client), &checked).await?;
+            println!(
+                "{}: {} rules published to {}/{}, revision {revision}.",
+                file.display(),
+                checked.rules.iter().count(),
+                nrt_events::streams::KV_TRIGGER_RULES,
+                nrt_events::streams::KV_TRIGGER_RULES_KEY
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
