@@ -18,6 +18,20 @@ pub enum Error {
     },
     #[error("rules file {file}: {reason}")]
     RulesFile { file: String, reason: String },
+    #[error("cannot read the rules from key {key} of bucket {bucket}")]
+    ReadRulesKv {
+        bucket: &'static str,
+        key: &'static str,
+        #[source]
+        source: nrt_nats::async_nats::jetstream::kv::EntryError,
+    },
+    #[error(
+        "key {key} of bucket {bucket} holds no rules; put them there with `nrtmesh rules publish`"
+    )]
+    NoRulesKv {
+        bucket: &'static str,
+        key: &'static str,
+    },
     #[error("rules file {file}: rule {rule}, field {field}: {reason}")]
     InvalidRule {
         file: String,
@@ -37,8 +51,13 @@ pub enum Error {
         parameter: String,
         reason: String,
     },
-    #[error("message is not a product.discovered event this service reads")]
-    Decode(#[from] nrt_events::DecodeError),
+    #[error("message is not a {expected} event this service reads")]
+    Decode {
+        /// The event the consumer reads, e.g. `product.discovered`.
+        expected: &'static str,
+        #[source]
+        source: nrt_events::DecodeError,
+    },
     #[error("could not request job {job_id} of rule {rule}")]
     Publish {
         job_id: String,
@@ -46,6 +65,29 @@ pub enum Error {
         #[source]
         source: PublishError,
     },
+    #[error("could not raise alert {kind} about {about}")]
+    RaiseAlert {
+        kind: String,
+        about: String,
+        #[source]
+        source: PublishError,
+    },
+    #[error("could not {operation} {key} in bucket {bucket}: {reason}")]
+    Store {
+        bucket: String,
+        key: String,
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("entry {key} of bucket {bucket} is not in a form this trigger reads")]
+    UnreadableEntry {
+        bucket: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("entry {key} kept changing under compare-and-set; will try again")]
+    Contended { key: String },
     #[error("could not serve the health endpoints")]
     Health(#[source] std::io::Error),
     #[error(transparent)]
@@ -61,7 +103,8 @@ impl Error {
     /// a body that does not decode never will.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Publish { source, .. } => source.is_transient(),
+            Self::Publish { source, .. } | Self::RaiseAlert { source, .. } => source.is_transient(),
+            Self::Store { .. } | Self::Contended { .. } => true,
             _ => false,
         }
     }

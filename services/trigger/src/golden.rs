@@ -1,4 +1,5 @@
-//! The recorded CDSE products of `testdata/products` and a processor registry, for unit tests.
+//! The recorded CDSE products of `testdata/products` (from OData) and `testdata/products-stac`
+//! (from STAC, as the ingestor maps them), and a processor registry, for unit tests.
 
 use std::path::PathBuf;
 
@@ -18,11 +19,23 @@ pub const S1_GRD_NEXT_SLICE: &str =
     "S1A_IW_GRDH_1SDV_20260101T012508_20260101T012542_062567_07D772_7994";
 /// Sentinel-1 AUX_INS: no footprint, no orbit or cloud attributes.
 pub const S1_AUX_INS: &str = "S1A_AUX_INS_V20140406T010000_G20140409T142540";
+/// Sentinel-2 L2A from STAC, tile 13VEK (northern Canada, longitudes -105 to -102.8), sensed at
+/// 18:34:31 UTC, late morning there.
+pub const S2_L2A_13VEK: &str = "S2A_MSIL2A_20220217T183431_N0510_R027_T13VEK_20240516T022440";
+/// Sentinel-2 L1C from STAC, tile 51CVP (Antarctica, latitude -78).
+pub const S2_L1C_51CVP: &str = "S2A_MSIL1C_20240116T000741_N0510_R130_T51CVP_20240116T010505";
+/// Sentinel-1 GRD from STAC, a COG over Guatemala and Belize.
+pub const S1_GRD_COG: &str =
+    "S1A_IW_GRDH_1SDV_20240607T000653_20240607T000718_054210_0697DA_6EE4_COG";
 
+/// The golden product named `stem`, from either directory.
 pub fn product(stem: &str) -> ProductDiscovered {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/products")
-        .join(format!("{stem}.json"));
+    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let path = ["products", "products-stac"]
+        .iter()
+        .map(|dir| testdata.join(dir).join(format!("{stem}.json")))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no golden product {stem} in {}", testdata.display()));
     let body = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_json::from_slice(&body).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
@@ -41,4 +54,20 @@ pub fn registry() -> ProcessorRegistry {
         PathBuf::new(),
     )
     .unwrap()
+}
+
+/// A Sentinel-1 slice over both recorded Sentinel-2 tiles on their day. No recorded slice
+/// crosses them: this is the golden slice with its footprint and times moved there.
+pub fn radar_over_both_tiles() -> ProductDiscovered {
+    let mut radar = product(S1_GRD_ASCENDING);
+    radar.footprint = Some(
+        serde_json::from_value(serde_json::json!({
+            "type": "Polygon",
+            "coordinates": [[[142.5, 13.6], [144.8, 13.6], [144.8, 14.3], [142.5, 14.3], [142.5, 13.6]]],
+        }))
+        .unwrap(),
+    );
+    radar.sensing_start = "2020-08-08T08:40:00Z".parse().unwrap();
+    radar.sensing_end = "2020-08-08T08:40:25Z".parse().unwrap();
+    radar
 }

@@ -1,7 +1,7 @@
 //! Deciding what to do with a product: pure functions of the product, the rules, the registry
 //! and the time.
 
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use chrono::{DateTime, Utc};
 use nrt_events::{JobInput, JobRequested, ProductDiscovered};
@@ -10,7 +10,7 @@ use nrt_registry::ProcessorRegistry;
 use crate::{
     Error,
     jobs::{check_parameters, request_job},
-    rules::{Gathering, GatheringKind, Mismatch, PeriodSpan, Rule, Rules},
+    rules::{Gathering, GatheringKind, Mismatch, PeriodSpan, Rule, Rules, template::TILE},
 };
 
 /// What a rule does with a product it fires for.
@@ -18,8 +18,8 @@ use crate::{
 pub enum Firing {
     /// A plain rule: one job with this product alone.
     Alone,
-    /// A join or periodic rule: the product joins this group.
-    Gather(GroupTarget),
+    /// A join or periodic rule: the product joins these groups (one, or one per tile).
+    Gather(Vec<GroupTarget>),
 }
 
 /// The group of a gathering rule a product belongs in.
@@ -31,6 +31,8 @@ pub struct GroupTarget {
     pub input: Option<String>,
     /// The period the product was sensed in, for periodic rules.
     pub period: Option<PeriodSpan>,
+    /// The tile of the group, for rules with tiles.
+    pub tile: Option<String>,
 }
 
 /// One rule's verdict on one product: what it fires, or the first condition that failed.
@@ -54,16 +56,21 @@ impl fmt::Display for Verdict<'_> {
         } = self.rule;
         match &self.outcome {
             Ok(Firing::Alone) => write!(f, "{name} ({processor}): matches"),
-            Ok(Firing::Gather(target)) => {
+            Ok(Firing::Gather(targets)) => {
+                let keys: Vec<String> = targets
+                    .iter()
+                    .map(|target| format!("{:?}", target.key))
+                    .collect();
+                let noun = if keys.len() == 1 { "group" } else { "groups" };
                 write!(
                     f,
-                    "{name} ({processor}): matches, joins group {:?}",
-                    target.key
+                    "{name} ({processor}): matches, joins {noun} {}",
+                    keys.join(", ")
                 )?;
-                if let Some(input) = &target.input {
+                if let Some(input) = targets.first().and_then(|target| target.input.as_ref()) {
                     write!(f, " as input {input}")?;
                 }
-                if let Some(period) = &target.period {
+                if let Some(period) = targets.first().and_then(|target| target.period.as_ref()) {
                     write!(f, " of period {}", period.label)?;
                 }
                 Ok(())
@@ -109,20 +116,31 @@ fn fire(rule: &Rule, product: &ProductDiscovered, now: DateTime<Utc>) -> Result<
     let template = input
         .and_then(|input| input.key.as_ref())
         .or(gathering.key.as_ref());
-    let key = match template {
-        Some(template) => template
-            .render(&JobInput::from(product), &Default::default())
-            .map_err(|error| Mismatch::Key {
-                template: template.to_string(),
-                reason: error.to_string(),
-            })?,
-        None => String::new(),
+    let tiles = match &gathering.tiles {
+        Some(tiles) => tiles.covering(product)?.into_iter().map(Some).collect(),
+        None => vec![None],
     };
-    Ok(Firing::Gather(GroupTarget {
-        key,
-        input: input.map(|input| input.name.clone()),
-        period: period_of(gathering, product),
-    }))
+    let member = JobInput::from(product);
+    let target = |tile: Option<String>| {
+        let extras: BTreeMap<&str, String> = tile.iter().map(|tile| (TILE, tile.clone())).collect();
+        let key = match template {
+            Some(template) => template
+                .render(&member, &extras)
+                .map_err(|error| Mismatch::Key {
+                    template: template.to_string(),
+                    reason: error.to_string(),
+                })?,
+            None => String::new(),
+        };
+        Ok(GroupTarget {
+            key,
+            input: input.map(|input| input.name.clone()),
+            period: period_of(gathering, product),
+            tile,
+        })
+    };
+    let targets = tiles.into_iter().map(target).collect::<Result<_, _>>()?;
+    Ok(Firing::Gather(targets))
 }
 
 fn period_of(gathering: &Gathering, product: &ProductDiscovered) -> Option<PeriodSpan> {
@@ -141,24 +159,27 @@ pub fn evaluate<'r>(
     registry: &ProcessorRegistry,
     now: DateTime<Utc>,
 ) -> Result<Vec<Action<'r>>, Error> {
-    explain(product, rules, now)
-        .into_iter()
-        .filter_map(|verdict| Some((verdict.rule, verdict.outcome.ok()?)))
-        .map(|(rule, firing)| match firing {
-            Firing::Alone => Ok(Action::Request(request_job(
-                rule,
+    let mut actions = Vec::new();
+    for verdict in explain(product, rules, now) {
+        match verdict.outcome {
+            Ok(Firing::Alone) => actions.push(Action::Request(request_job(
+                verdict.rule,
                 registry,
                 vec![JobInput::from(product)],
                 &Default::default(),
                 None,
             )?)),
-            Firing::Gather(target) => Ok(Action::Gather {
-                rule,
-                target,
-                member: Box::new(JobInput::from(product)),
-            }),
-        })
-        .collect()
+            Ok(Firing::Gather(targets)) => {
+                actions.extend(targets.into_iter().map(|target| Action::Gather {
+                    rule: verdict.rule,
+                    target,
+                    member: Box::new(JobInput::from(product)),
+                }));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(actions)
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
-//! The consumer side: decode a product, evaluate the rules, publish the job requests. The runner
-//! acks after this returns, so a crash between publishing and acking redelivers the product, and
-//! the job requests' deterministic ids make JetStream drop the repeats.
+//! The consumer side: decode a product, evaluate the rules, publish the job requests and add the
+//! product to its groups; decode a retraction and undo what it touched. The runner acks after
+//! the handler returns, so a crash in between redelivers, and deterministic job ids and
+//! compare-and-set groups make the repeat harmless.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use nrt_events::{Envelope, ProductDiscovered, streams};
-use nrt_nats::{ConsumerSpec, Delivery, Handler, Publisher};
-use std::sync::Arc;
-
+use nrt_events::{Envelope, ProductDiscovered, ProductRetracted, streams};
+use nrt_nats::{ConsumerSpec, Delivery, Handler};
+use nrt_runtime::Clock;
 use tokio::sync::watch;
 
-use crate::{ActiveRules, Error, evaluate};
+use crate::{
+    Action, ActiveRules, Error, evaluate,
+    gather::{Gatherer, JetStreamOutbox, Joined, KvBucket},
+};
 
 /// The trigger's durable consumer of discovered products.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -19,7 +22,8 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subjects: &["products.discovered.>"],
     // Evaluation takes microseconds; this is the time to notice a crashed replica.
     ack_wait: Duration::from_secs(30),
-    // Only publishing fails transiently: about six minutes of retries outlast a NATS restart.
+    // Publishing and KV writes fail transiently: about six minutes of retries outlast a NATS
+    // restart.
     max_deliver: 10,
     retry_delays: &[
         Duration::from_secs(1),
@@ -31,76 +35,101 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     max_ack_pending: 256,
 };
 
-/// Handles one delivered product.
-pub(crate) struct ProductHandler {
-    /// The rules in force; a reload replaces them between two products.
-    rules: watch::Receiver<Arc<ActiveRules>>,
-    publisher: Publisher,
+/// The trigger's durable consumer of retracted products.
+pub const RETRACTIONS: ConsumerSpec = ConsumerSpec {
+    durable: "trigger-retractions",
+    filter_subjects: &["products.retracted.>"],
+    ..CONSUMER
+};
+
+/// What both handlers share: the rules in force, the gathering engine and the clock.
+pub(crate) struct Context {
+    /// The rules in force; a reload replaces them between two messages.
+    pub rules: watch::Receiver<Arc<ActiveRules>>,
+    pub gatherer: Gatherer<KvBucket, JetStreamOutbox>,
+    pub clock: Clock,
 }
 
-impl ProductHandler {
-    pub(crate) fn new(rules: watch::Receiver<Arc<ActiveRules>>, publisher: Publisher) -> Self {
-        Self { rules, publisher }
-    }
-}
+/// Handles one delivered product.
+pub(crate) struct ProductHandler(pub Arc<Context>);
 
 impl Handler for ProductHandler {
     type Error = Error;
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
-        let product = Envelope::<ProductDiscovered>::from_json(&delivery.payload)?.data;
-        let active = self.rules.borrow().clone();
-        let actions = evaluate(
-            &product,
-            &active.rules,
-            &active.registry,
-            chrono::Utc::now(),
-        )?;
-        let jobs: Vec<_> = actions
-            .into_iter()
-            .filter_map(|action| match action {
-                crate::Action::Request(job) => Some(job),
-                crate::Action::Gather { .. } => None,
-            })
-            .collect();
+        let product = Envelope::<ProductDiscovered>::from_json(&delivery.payload)
+            .map_err(|source| Error::Decode {
+                expected: "product.discovered",
+                source,
+            })?
+            .data;
+        let Context {
+            rules,
+            gatherer,
+            clock,
+        } = &*self.0;
+        let active = rules.borrow().clone();
+        let now = clock.now();
+        let actions = evaluate(&product, &active.rules, &active.registry, now)?;
         metrics::counter!(
             "nrt_trigger_products_evaluated_total",
             "collection" => product.collection.clone(),
-            "matched" => (!jobs.is_empty()).to_string(),
+            "matched" => (!actions.is_empty()).to_string(),
         )
         .increment(1);
-        if jobs.is_empty() {
+        if actions.is_empty() {
             tracing::debug!(product = %product.key, "No rule matched.");
         }
-        for job in jobs {
-            let ack = self
-                .publisher
-                .publish(job.clone())
-                .await
-                .map_err(|source| Error::Publish {
-                    job_id: job.job_id.clone(),
-                    rule: job.rule.clone(),
-                    source,
-                })?;
-            if ack.duplicate {
-                tracing::info!(job_id = %job.job_id, rule = %job.rule, product = %product.key, "Job was already requested.");
-                continue;
+        for action in actions {
+            match action {
+                Action::Request(job) => {
+                    gatherer.request(&job).await?;
+                    tracing::info!(
+                        job_id = %job.job_id,
+                        rule = %job.rule,
+                        product = %product.key,
+                        processor = %job.processor,
+                        processor_version = %job.processor_version,
+                        "Job requested."
+                    );
+                }
+                Action::Gather {
+                    rule,
+                    target,
+                    member,
+                } => {
+                    let added = gatherer
+                        .gather(&active, rule, &target, *member, now)
+                        .await?;
+                    if added != Joined::Added {
+                        tracing::info!(rule = %rule.name, key = %target.key, product = %product.key, outcome = ?added, "Product not added to its group.");
+                        metrics::counter!("nrt_trigger_products_not_gathered_total", "rule" => rule.name.clone(), "outcome" => format!("{added:?}")).increment(1);
+                    }
+                }
             }
-            metrics::counter!(
-                "nrt_trigger_jobs_requested_total",
-                "rule" => job.rule.clone(),
-                "processor" => job.processor.clone(),
-            )
-            .increment(1);
-            tracing::info!(
-                job_id = %job.job_id,
-                rule = %job.rule,
-                product = %product.key,
-                processor = %job.processor,
-                processor_version = %job.processor_version,
-                "Job requested."
-            );
         }
         Ok(())
+    }
+}
+
+/// Handles one retracted product.
+pub(crate) struct RetractionHandler(pub Arc<Context>);
+
+impl Handler for RetractionHandler {
+    type Error = Error;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
+        let retracted = Envelope::<ProductRetracted>::from_json(&delivery.payload)
+            .map_err(|source| Error::Decode {
+                expected: "product.retracted",
+                source,
+            })?
+            .data;
+        let context = &*self.0;
+        let active = context.rules.borrow().clone();
+        context
+            .gatherer
+            .retract(&active, &retracted, context.clock.now())
+            .await
     }
 }

@@ -1,12 +1,17 @@
 //! The trigger: decides which processors run on which products. It consumes
-//! `products.discovered.>` and, for every rule a product fires, publishes one `JobRequested` on
-//! `jobs.requested.<processor>`. Rules are a TOML file, validated at start (see [`rules`]).
+//! `products.discovered.>` and, for every plain rule a product fires, publishes one
+//! `JobRequested` on `jobs.requested.<processor>`; join and periodic rules gather products in the
+//! `trigger-joins` bucket and request one job per complete (or due) group. It consumes
+//! `products.retracted.>` to undo what a retracted product touched. Rules are a TOML file,
+//! validated at load (see [`rules`]).
 
 pub mod config;
 mod error;
+mod gather;
 mod handler;
 mod jetstream;
 mod jobs;
+mod reload;
 pub mod rules;
 
 #[cfg(test)]
@@ -14,14 +19,15 @@ mod golden;
 
 use std::sync::Arc;
 
+use nrt_events::streams::{KV_TRIGGER_INPUTS, KV_TRIGGER_JOINS};
 use nrt_nats::{Mesh, ensure_consumer, run_consumer};
-use nrt_registry::ProcessorRegistry;
-use nrt_runtime::{HealthServer, Readiness, Shutdown};
+use nrt_runtime::{Clock, HealthServer, Readiness, Shutdown};
 
 pub use config::Config;
 pub use error::Error;
+pub use gather::GatherConfig;
 pub use handler::{Action, Firing, GroupTarget, Verdict, evaluate, explain};
-pub use jetstream::CONSUMER;
+pub use jetstream::{CONSUMER, RETRACTIONS};
 pub use jobs::request_job;
 pub use rules::{ActiveRules, Rules};
 
@@ -31,13 +37,13 @@ pub const SERVICE: &str = "trigger";
 /// Loads the registry and rules (failing fast on either), then evaluates products until
 /// `shutdown` and drains what is in flight.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
-    let registry = ProcessorRegistry::load(&config.registry_file)?;
-    let rules = Rules::load(&config.rules_file, &registry)?;
-    tracing::info!(
-        rules = rules.iter().count(),
-        rules_file = %config.rules_file.display(),
-        "Rules loaded."
-    );
+    run_at(config, Clock::system(), shutdown).await
+}
+
+/// [`run`] with the time read from `clock`: tests move it to close periods and time joins out.
+pub async fn run_at(config: Config, clock: Clock, shutdown: Shutdown) -> Result<(), Error> {
+    // The registry, and a rules file, are checked before connecting: a bad one fails at once.
+    let rules_source = reload::RulesSource::before_connecting(&config)?;
 
     let readiness = Readiness::default();
     let _health =
@@ -49,23 +55,50 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
         mesh = Mesh::connect(SERVICE, &config.nats, readiness) => mesh?,
         () = shutdown.requested() => return Ok(()),
     };
-    let consumer = ensure_consumer(&mesh.js, &CONSUMER).await?;
-    let (_rules_sender, active_rules) = tokio::sync::watch::channel(Arc::new(ActiveRules {
-        rules,
-        registry,
-        origin: config.rules_file.display().to_string(),
-    }));
-    let handler = Arc::new(jetstream::ProductHandler::new(
-        active_rules,
-        mesh.publisher.clone(),
+    // Rules kept in the mesh are read now; new versions replace the rules in force until shutdown.
+    let active_rules = rules_source.watch(&mesh, shutdown.clone()).await?;
+    let mut gatherer = gather::Gatherer::new(
+        gather::KvBucket::new(mesh.key_value(KV_TRIGGER_JOINS).await?, KV_TRIGGER_JOINS),
+        gather::KvBucket::new(mesh.key_value(KV_TRIGGER_INPUTS).await?, KV_TRIGGER_INPUTS),
+        gather::JetStreamOutbox {
+            publisher: mesh.publisher.clone(),
+        },
+    );
+    let schedule = Arc::new(gather::Schedule::new(config.gathering.keep_closed()));
+    gatherer.schedule = Some(schedule.clone());
+    tokio::spawn(gather::follow(
+        gatherer.groups.store().clone(),
+        schedule,
+        shutdown.clone(),
     ));
-    run_consumer(
-        consumer,
+    let context = Arc::new(jetstream::Context {
+        rules: active_rules,
+        gatherer,
+        clock,
+    });
+    let sweeper = tokio::spawn(gather::sweep_until(
+        context.clone(),
+        config.gathering.clone(),
+        shutdown.clone(),
+    ));
+    let products = run_consumer(
+        ensure_consumer(&mesh.js, &CONSUMER).await?,
         CONSUMER,
-        handler,
+        Arc::new(jetstream::ProductHandler(context.clone())),
         mesh.consumer_options(config.concurrency),
+        shutdown.clone(),
+    );
+    let retractions = run_consumer(
+        ensure_consumer(&mesh.js, &RETRACTIONS).await?,
+        RETRACTIONS,
+        Arc::new(jetstream::RetractionHandler(context)),
+        mesh.consumer_options(1),
         shutdown,
-    )
-    .await?;
+    );
+    let (products, retractions) = tokio::join!(products, retractions);
+    // The sweeper stops on the same shutdown; a sweep in progress is safe to abandon.
+    sweeper.abort();
+    products?;
+    retractions?;
     Ok(())
 }

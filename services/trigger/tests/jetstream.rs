@@ -218,7 +218,7 @@ async fn the_trigger_refuses_to_start_on_an_invalid_rules_file() {
     assert_eq!(
         error.to_string(),
         format!(
-            "rules file {}: rule s2-clear-sky, field where[0].op: unknown variant `lte`, expected one of `eq`, `ne`, `lt`, `le`, `gt`, `ge`",
+            "rules file {}: rule s2-clear-sky, field where[0].op: unknown variant `lte`, expected one of `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `in`, `matches`",
             files.path().join("rules.toml").display()
         )
     );

@@ -79,6 +79,8 @@ pub const KV_TRIGGER_JOINS: &str = "trigger-joins";
 pub const KV_TRIGGER_INPUTS: &str = "trigger-inputs";
 /// The rules file the triggers run when they read their rules from the mesh (`rules publish`).
 pub const KV_TRIGGER_RULES: &str = "trigger-rules";
+/// The key of [`KV_TRIGGER_RULES`] holding the rules text.
+pub const KV_TRIGGER_RULES_KEY: &str = "rules";
 
 pub const ALL_BUCKETS: [BucketDef; 5] = [
     BucketDef {

@@ -225,3 +225,140 @@ fn a_registry_missing_the_rules_processor_is_an_error_not_a_silent_skip() {
         "rule s1-grd-ascending names processor sar-backscatter, which the registry does not have"
     );
 }
+
+#[test]
+fn a_plain_job_carries_the_rules_priority_templated_parameters_and_deadline() {
+    let rules = Rules::parse(
+        r#"
+[[rules]]
+name = "s2-tile"
+processor = "footprint"
+priority = 7
+deadline = "3h"
+product_types = ["S2MSI1C"]
+[rules.parameters]
+tile = "{attributes.tileId}"
+day = "{sensing_start:%Y-%m-%d}"
+bands = ["B03", "B11"]
+"#,
+        &registry(),
+    )
+    .unwrap();
+    let product = product(S2_L1C_54PXA);
+    let [job] = &requests(&product, &rules, &registry()).unwrap()[..] else {
+        panic!()
+    };
+    assert_eq!(job.priority, 7);
+    assert_eq!(
+        job.deadline,
+        Some(product.published_at + chrono::TimeDelta::hours(3))
+    );
+    assert_eq!(
+        serde_json::to_value(&job.parameters).unwrap(),
+        json!({ "tile": "54PXA", "day": "2020-08-08", "bands": ["B03", "B11"] })
+    );
+}
+
+#[test]
+fn a_product_lacking_a_parameters_field_does_not_fire_and_the_verdict_says_why() {
+    let rules = Rules::parse(
+        r#"
+[[rules]]
+name = "per-tile"
+processor = "footprint"
+[rules.parameters]
+tile = "{attributes.tileId}"
+"#,
+        &registry(),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&explain(&product(S1_GRD_ASCENDING), &rules, now())),
+        [
+            "per-tile (footprint): no match, cannot fill parameter tile: the product has no attribute tileId"
+        ]
+    );
+    assert!(
+        requests(&product(S1_GRD_ASCENDING), &rules, &registry())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_gathering_rule_names_the_group_and_input_a_product_joins() {
+    let rules = Rules::parse(
+        r#"
+[[rules]]
+name = "mosaic"
+processor = "footprint"
+[rules.join]
+key = "{attributes.productGroupId}"
+timeout = "6h"
+on_timeout = "partial"
+[[rules.join.inputs]]
+name = "west"
+[[rules.join.inputs.where]]
+attribute = "tileId"
+op = "eq"
+value = "54PXA"
+
+[[rules]]
+name = "monthly"
+processor = "footprint"
+product_types = ["S2MSI1C"]
+[rules.periodic]
+every = "month"
+"#,
+        &registry(),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&explain(&product(S2_L1C_54PXA), &rules, now())),
+        [
+            "mosaic (footprint): matches, joins group \"GS2A_20200808T010311_026783_N05.00\" as input west",
+            "monthly (footprint): matches, joins group \"\" of period 2020-08",
+        ]
+    );
+    assert_eq!(
+        lines(&explain(&product(S2_L1C_55PBR), &rules, now()))[0],
+        "mosaic (footprint): no match, fits no input of the join (west: tileId \"55PBR\" is not eq \"54PXA\")"
+    );
+}
+
+#[test]
+fn a_rule_with_tiles_names_every_tile_group_a_product_joins_or_that_it_covers_none() {
+    let rules = Rules::parse(
+        r#"
+[[rules]]
+name = "snow-fusion"
+processor = "footprint"
+[rules.join]
+key = "{tile}/{sensing_start:%Y-%m-%d}"
+tiles = { file = "testdata/areas/mgrs-mariana.geojson", name = "tile_id" }
+timeout = "12h"
+on_timeout = "partial"
+[[rules.join.inputs]]
+name = "radar"
+product_types = ["IW_GRDH_1S"]
+"#,
+        &registry(),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&explain(
+            &crate::golden::radar_over_both_tiles(),
+            &rules,
+            now()
+        )),
+        [
+            "snow-fusion (footprint): matches, joins groups \"54PXA/2020-08-08\", \"55PBR/2020-08-08\" as input radar"
+        ]
+    );
+    assert_eq!(
+        lines(&explain(&product(S1_GRD_ASCENDING), &rules, now())),
+        [
+            "snow-fusion (footprint): no match, footprint overlaps no tile of testdata/areas/mgrs-mariana.geojson"
+        ]
+    );
+}

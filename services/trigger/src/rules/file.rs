@@ -150,13 +150,13 @@ fn read_rule(
             ));
         }
         (Some(join), None) => Some(gathering::read_join(join, base_dir)?),
-        (None, Some(periodic)) => Some(gathering::read_periodic(periodic)?),
+        (None, Some(periodic)) => Some(gathering::read_periodic(periodic, base_dir)?),
         (None, None) => None,
     };
-    let extras: &[&str] = if gathering.is_some() {
-        &GATHERING_EXTRAS
-    } else {
-        &[]
+    let extras: &[&str] = match &gathering {
+        None => &[],
+        Some(gathering) if gathering.tiles.is_some() => &GATHERING_EXTRAS,
+        Some(_) => &GATHERING_EXTRAS[..GATHERING_EXTRAS.len() - 1],
     };
     let parameters = entry
         .parameters

@@ -4,8 +4,9 @@ use std::{fmt, time::Duration};
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 use nrt_events::ProductDiscovered;
+use serde::{Deserialize, Serialize};
 
-use super::{Condition, Mismatch, Rule, Template};
+use super::{Condition, Mismatch, Rule, Template, Tiles};
 
 /// How a rule gathers products: under a key built from their fields, until complete.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,8 @@ pub struct Gathering {
     /// Products whose keys render equal gather together; `None` gathers every product of the
     /// rule (one group per period for a periodic rule).
     pub key: Option<Template>,
+    /// When set, a product joins one group per tile its footprint overlaps, `{tile}` in the key.
+    pub tiles: Option<Tiles>,
     pub kind: GatheringKind,
 }
 
@@ -73,7 +76,7 @@ pub enum Period {
 }
 
 /// One period: `[start, end)` and its label (`2026-01`, `2026-W02`, `2026-01-d3`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodSpan {
     pub label: String,
     pub start: DateTime<Utc>,

@@ -13,11 +13,15 @@
 //! Everything is checked at load, and each error names the rule and the field (see
 //! [`Error::InvalidRule`]); a file with any error is refused whole.
 
+mod area;
 mod condition;
 mod file;
 mod gathering;
+mod geometry;
 mod matching;
+mod sensing;
 pub(crate) mod template;
+mod tiles;
 
 use std::{
     collections::BTreeMap,
@@ -29,12 +33,15 @@ use chrono::{DateTime, Utc};
 use nrt_events::ProductDiscovered;
 use nrt_registry::ProcessorRegistry;
 
-pub use condition::{Comparison, Condition, Op, Operand};
+pub use condition::{
+    AreaOfInterest, Clock, Comparison, Condition, Op, Operand, Pattern, SensingHours,
+};
 pub use gathering::{
     Completion, Gathering, GatheringKind, NamedInput, OnTimeout, Period, PeriodSpan,
 };
 pub use matching::Mismatch;
 pub use template::{RenderError, Template};
+pub use tiles::Tiles;
 
 use crate::Error;
 

@@ -37,7 +37,10 @@ enum Field {
 }
 
 /// The names a template may use besides the product's fields, by where it is used.
-pub const GATHERING_EXTRAS: [&str; 4] = ["join_key", "period", "period_start", "period_end"];
+/// `tile` last: only rules with tiles have it.
+pub const GATHERING_EXTRAS: [&str; 5] = ["join_key", "period", "period_start", "period_end", TILE];
+/// The name of the tile a product is gathered for, in key templates of rules with tiles.
+pub const TILE: &str = "tile";
 
 /// Why a template cannot render for one product.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -100,6 +103,13 @@ impl Template {
                 Part::Field(_) => None,
             })
             .collect()
+    }
+
+    /// Whether the template names the extra `name`.
+    pub fn names(&self, name: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Field(Field::Extra(extra)) if extra == name))
     }
 
     /// The template with `input`'s fields and `extras` filled in.

@@ -95,8 +95,15 @@ pub fn config(nats_url: String, files: &tempfile::TempDir, rules: &str) -> Confi
         health: HealthConfig { listen: None },
         rules_file,
         registry_file,
+        rules_from: trigger::config::RulesFrom::File,
+        // Short, so that the reload tests see a new version soon after writing it.
+        reload_every: Duration::from_millis(200),
         // One at a time: a product's job requests are in JOBS before the next product is read.
         concurrency: 1,
+        gathering: trigger::GatherConfig {
+            sweep_every_ms: 100,
+            ..trigger::GatherConfig::default()
+        },
     }
 }
 

@@ -4,13 +4,20 @@ use std::{path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use super::{Invalid, conditions, duration, invalid, refuse_unknown_keys, required};
-use crate::rules::{Completion, Gathering, GatheringKind, NamedInput, OnTimeout, Period, Template};
+use super::{
+    Invalid, conditions, conditions::area::geojson_file, duration, invalid, refuse_unknown_keys,
+    required,
+};
+use crate::rules::{
+    Completion, Gathering, GatheringKind, NamedInput, OnTimeout, Period, Template, Tiles,
+    template::TILE,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JoinEntry {
     key: Option<String>,
+    tiles: Option<TilesEntry>,
     count: Option<i64>,
     #[serde(default)]
     inputs: Vec<toml::Table>,
@@ -32,13 +39,24 @@ struct PeriodicEntry {
     every: Option<String>,
     grace: Option<String>,
     key: Option<String>,
+    tiles: Option<TilesEntry>,
+}
+
+/// A `tiles` table: `{ file = "grid.geojson", name = "tile_id" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TilesEntry {
+    file: Option<String>,
+    /// The feature property naming each tile; `name` unless said.
+    name: Option<String>,
 }
 
 pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering, Invalid> {
     let entry: JoinEntry = deserialize("join.", table)?;
+    let tiles = read_tiles("join.tiles", entry.tiles, base_dir)?;
     let key = entry
         .key
-        .map(|key| template("join.key", &key))
+        .map(|key| template("join.key", &key, tiles.is_some()))
         .transpose()?;
     let completion = match (entry.count, entry.inputs.is_empty()) {
         (Some(_), false) => {
@@ -48,7 +66,7 @@ pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering
             ));
         }
         (Some(count), true) => Completion::Count(count_of("join.count", count, 2)?),
-        (None, false) => Completion::Inputs(read_inputs(entry.inputs, base_dir)?),
+        (None, false) => Completion::Inputs(read_inputs(entry.inputs, base_dir, tiles.is_some())?),
         (None, true) => {
             return Err(invalid(
                 "join",
@@ -80,8 +98,16 @@ pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering
             ));
         }
     };
+    if let Some(tiles) = &tiles {
+        let keys = std::iter::once(key.as_ref()).chain(match &completion {
+            Completion::Inputs(inputs) => inputs.iter().map(|input| input.key.as_ref()).collect(),
+            Completion::Count(_) => Vec::new(),
+        });
+        check_tile_in_keys("join", keys, tiles)?;
+    }
     Ok(Gathering {
         key,
+        tiles,
         kind: GatheringKind::Join {
             completion,
             timeout,
@@ -90,7 +116,11 @@ pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering
     })
 }
 
-fn read_inputs(tables: Vec<toml::Table>, base_dir: &Path) -> Result<Vec<NamedInput>, Invalid> {
+fn read_inputs(
+    tables: Vec<toml::Table>,
+    base_dir: &Path,
+    has_tiles: bool,
+) -> Result<Vec<NamedInput>, Invalid> {
     let mut inputs: Vec<NamedInput> = Vec::with_capacity(tables.len());
     for (index, mut table) in tables.into_iter().enumerate() {
         let prefix = format!("join.inputs[{index}].");
@@ -124,15 +154,16 @@ fn read_inputs(tables: Vec<toml::Table>, base_dir: &Path) -> Result<Vec<NamedInp
                 .unwrap_or(1),
             key: entry
                 .key
-                .map(|key| template(&format!("{prefix}key"), &key))
+                .map(|key| template(&format!("{prefix}key"), &key, has_tiles))
                 .transpose()?,
         });
     }
     Ok(inputs)
 }
 
-pub(super) fn read_periodic(table: toml::Table) -> Result<Gathering, Invalid> {
+pub(super) fn read_periodic(table: toml::Table, base_dir: &Path) -> Result<Gathering, Invalid> {
     let entry: PeriodicEntry = deserialize("periodic.", table)?;
+    let tiles = read_tiles("periodic.tiles", entry.tiles, base_dir)?;
     let every = required("periodic.every", entry.every)?;
     let period = Period::from_name(&every).ok_or_else(|| {
         invalid(
@@ -147,13 +178,54 @@ pub(super) fn read_periodic(table: toml::Table) -> Result<Gathering, Invalid> {
         Some(grace) => duration("periodic.grace", &grace)?,
         None => Duration::ZERO,
     };
+    let key = entry
+        .key
+        .map(|key| template("periodic.key", &key, tiles.is_some()))
+        .transpose()?;
+    if let Some(tiles) = &tiles {
+        check_tile_in_keys("periodic", [key.as_ref()].into_iter(), tiles)?;
+    }
     Ok(Gathering {
-        key: entry
-            .key
-            .map(|key| template("periodic.key", &key))
-            .transpose()?,
+        key,
+        tiles,
         kind: GatheringKind::Periodic { period, grace },
     })
+}
+
+fn read_tiles(
+    field: &str,
+    entry: Option<TilesEntry>,
+    base_dir: &Path,
+) -> Result<Option<Tiles>, Invalid> {
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    let file = required(&format!("{field}.file"), entry.file)?;
+    let property = entry.name.unwrap_or_else(|| "name".into());
+    let geojson =
+        geojson_file(base_dir, &file).map_err(|reason| invalid(format!("{field}.file"), reason))?;
+    Tiles::new(file, &geojson, &property)
+        .map(Some)
+        .map_err(|reason| invalid(format!("{field}.file"), reason))
+}
+
+/// Tiles separate groups only through `{tile}` in the keys: refuse tiles no key names.
+fn check_tile_in_keys<'a>(
+    table: &str,
+    mut keys: impl Iterator<Item = Option<&'a Template>>,
+    tiles: &Tiles,
+) -> Result<(), Invalid> {
+    if keys.any(|key| key.is_some_and(|key| key.names(TILE))) {
+        return Ok(());
+    }
+    Err(invalid(
+        format!("{table}.key"),
+        format!(
+            "never names {{tile}}, so the tiles of {} would not separate the groups: \
+             e.g. key = \"{{tile}}/{{sensing_start:%Y-%m-%d}}\"",
+            tiles.file
+        ),
+    ))
 }
 
 fn deserialize<T: serde::de::DeserializeOwned>(
@@ -164,9 +236,10 @@ fn deserialize<T: serde::de::DeserializeOwned>(
         .map_err(|error| invalid(format!("{prefix}{}", error.path()), error.inner().message()))
 }
 
-/// A key template: product fields only, since the key is what extras are computed from.
-fn template(field: &str, source: &str) -> Result<Template, Invalid> {
-    let template = Template::parse(source, &[]).map_err(|reason| invalid(field, reason))?;
+/// A key template: product fields, and `{tile}` for rules with tiles.
+fn template(field: &str, source: &str, has_tiles: bool) -> Result<Template, Invalid> {
+    let extras: &[&str] = if has_tiles { &[TILE] } else { &[] };
+    let template = Template::parse(source, extras).map_err(|reason| invalid(field, reason))?;
     if template.as_literal().is_some() {
         return Err(invalid(
             field,
@@ -182,3 +255,7 @@ fn count_of(field: &str, count: i64, least: usize) -> Result<usize, Invalid> {
         .filter(|count| *count >= least)
         .ok_or_else(|| invalid(field, format!("{count} is not a count of at least {least}")))
 }
+
+#[cfg(test)]
+#[path = "gathering_tests.rs"]
+mod tests;
