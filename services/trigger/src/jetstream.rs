@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use nrt_events::{Envelope, ProductDiscovered, ProductRetracted, streams};
+use nrt_events::{Envelope, EventData, ProductDiscovered, ProductRetracted, streams};
 use nrt_nats::{ConsumerSpec, Delivery, Handler};
 use nrt_runtime::Clock;
 use tokio::sync::watch;
@@ -50,6 +50,13 @@ pub(crate) struct Context {
     pub clock: Clock,
 }
 
+/// The event of `delivery`; an error names the event the consumer reads.
+fn decode<T: EventData>(delivery: &Delivery, expected: &'static str) -> Result<T, Error> {
+    Envelope::<T>::from_json(&delivery.payload)
+        .map(|event| event.data)
+        .map_err(|source| Error::Decode { expected, source })
+}
+
 /// Handles one delivered product.
 pub(crate) struct ProductHandler(pub Arc<Context>);
 
@@ -57,12 +64,7 @@ impl Handler for ProductHandler {
     type Error = Error;
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
-        let product = Envelope::<ProductDiscovered>::from_json(&delivery.payload)
-            .map_err(|source| Error::Decode {
-                expected: "product.discovered",
-                source,
-            })?
-            .data;
+        let product: ProductDiscovered = decode(delivery, "product.discovered")?;
         let Context {
             rules,
             gatherer,
@@ -119,12 +121,7 @@ impl Handler for RetractionHandler {
     type Error = Error;
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), Error> {
-        let retracted = Envelope::<ProductRetracted>::from_json(&delivery.payload)
-            .map_err(|source| Error::Decode {
-                expected: "product.retracted",
-                source,
-            })?
-            .data;
+        let retracted: ProductRetracted = decode(delivery, "product.retracted")?;
         let context = &*self.0;
         let active = context.rules.borrow().clone();
         context

@@ -20,6 +20,17 @@ fn error_of(body: &str) -> String {
     parse(&rule(body)).unwrap_err().to_string()
 }
 
+/// Each rule body is refused with an error naming rule `r` and then `expected`.
+fn assert_each_refused(cases: &[(String, &str)]) {
+    for (body, expected) in cases {
+        let error = error_of(body);
+        assert!(
+            error.contains(&format!("rule r, {expected}")),
+            "{body}\n=> {error}\nexpected: {expected}"
+        );
+    }
+}
+
 #[test]
 fn a_join_with_named_inputs_reads_every_field() {
     let rules = parse(&rule(
@@ -163,13 +174,7 @@ fn every_bad_join_or_periodic_field_is_named_with_the_reason() {
             "field parameters.period: {period} names no field",
         ),
     ];
-    for (body, expected) in cases {
-        let error = error_of(&body);
-        assert!(
-            error.contains(&format!("rule r, {expected}")),
-            "{body}\n=> {error}\nexpected: {expected}"
-        );
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]
@@ -217,13 +222,7 @@ fn every_bad_tiles_table_is_named_with_the_reason() {
             "field parameters.tile: {tile} names no field",
         ),
     ];
-    for (body, expected) in cases {
-        let error = error_of(&body);
-        assert!(
-            error.contains(&format!("rule r, {expected}")),
-            "{body}\n=> {error}\nexpected: {expected}"
-        );
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]
