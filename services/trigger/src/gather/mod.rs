@@ -197,7 +197,16 @@ impl<B: Bucket, O: Outbox> Gatherer<B, O> {
         revision: u64,
     ) -> Result<(), Error> {
         let Some(rule) = active.rules.get(&group.rule) else {
+            // Its job cannot be built without the rule: cancel it rather than try every sweep.
             tracing::warn!(rule = %group.rule, key = %group.key, "The rule of a closed group is gone; nothing is published for it.");
+            group.status = Status::Cancelled {
+                reason: format!(
+                    "rule {} was removed before its job was published",
+                    group.rule
+                ),
+                at: group.closed_at().unwrap_or(group.due_at),
+            };
+            store::write(&self.groups, key, &group, Some(revision)).await?;
             return Ok(());
         };
         match &group.status {

@@ -571,3 +571,34 @@ async fn a_join_with_tiles_gathers_a_product_into_every_tile_it_covers() {
         ]
     );
 }
+
+#[tokio::test]
+async fn groups_of_a_removed_rule_are_cancelled_not_swept_for_ever() {
+    let (gatherer, active) = (gatherer(), active());
+    offer(&gatherer, &active, &product(S2_L1C_54PXA), at(NOW)).await;
+    let registry = registry();
+    let without_joins = ActiveRules {
+        rules: Rules::parse(
+            "[[rules]]\nname = \"other\"\nprocessor = \"footprint\"\n",
+            &registry,
+        )
+        .unwrap(),
+        registry,
+        origin: "reloaded".into(),
+    };
+    gatherer
+        .sweep(
+            &without_joins,
+            at(NOW) + TimeDelta::days(400),
+            std::time::Duration::from_secs(86400 * 1000),
+        )
+        .await
+        .unwrap();
+    for group in groups(&gatherer).await {
+        assert!(
+            matches!(&group.status, Status::Cancelled { reason, .. } if reason.contains("was removed")),
+            "{group:?}"
+        );
+    }
+    assert!(jobs(&gatherer).is_empty());
+}
