@@ -85,7 +85,9 @@ impl Handler for ProductHandler {
         for action in actions {
             match action {
                 Action::Request(job) => {
-                    gatherer.request(&job).await?;
+                    if !gatherer.request(&job).await? {
+                        continue;
+                    }
                     tracing::info!(
                         job_id = %job.job_id,
                         rule = %job.rule,

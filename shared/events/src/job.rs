@@ -36,6 +36,9 @@ pub fn stable_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInput {
     pub key: String,
+    /// The feed's own id for the product (a CDSE UUID), as in `ProductDiscovered.feed_id`.
+    #[serde(default)]
+    pub feed_id: String,
     pub name: String,
     pub collection: String,
     pub product_type: String,
@@ -55,6 +58,7 @@ impl From<&ProductDiscovered> for JobInput {
     fn from(product: &ProductDiscovered) -> Self {
         Self {
             key: product.key.clone(),
+            feed_id: product.feed_id.clone(),
             name: product.name.clone(),
             collection: product.collection.clone(),
             product_type: product.product_type.clone(),

@@ -71,6 +71,8 @@ pub enum Joined {
     InputFull,
     /// The group has closed; the product came too late for it.
     Closed,
+    /// The product's feed retracted it before it could join.
+    Retracted,
 }
 
 impl Group {

@@ -105,11 +105,17 @@ impl<B: Bucket, O: Outbox> Gatherer<B, O> {
 
     /// Records a job against each of its inputs, then publishes it: a retraction handled once
     /// the job is out always finds it named (a crash in between redelivers, and the job follows).
-    pub async fn request(&self, job: &JobRequested) -> Result<(), Error> {
+    /// `false` when an input was retracted first: the job is then not requested.
+    pub async fn request(&self, job: &JobRequested) -> Result<bool, Error> {
         for input in &job.inputs {
-            index::record(&self.inputs, &input.key, JobRef::of(job)).await?;
+            if !index::record(&self.inputs, input, JobRef::of(job)).await? {
+                tracing::info!(job_id = %job.job_id, rule = %job.rule, product = %input.key, "Job not requested: its input was retracted.");
+                metrics::counter!("nrt_trigger_jobs_of_retracted_inputs_total", "rule" => job.rule.clone()).increment(1);
+                return Ok(false);
+            }
         }
-        self.outbox.job(job).await
+        self.outbox.job(job).await?;
+        Ok(true)
     }
 
     /// Adds `member` to the group of `rule` at `target`, opening the group when needed, and
@@ -124,7 +130,9 @@ impl<B: Bucket, O: Outbox> Gatherer<B, O> {
     ) -> Result<Joined, Error> {
         let key = Group::bucket_key(&rule.name, &target.key, target.period.as_ref());
         // Before the group learns of the product, so that a retraction always finds the group.
-        index::record_group(&self.inputs, &member.key, &key).await?;
+        if !index::record_group(&self.inputs, &member, &key).await? {
+            return Ok(Joined::Retracted);
+        }
         for _ in 0..ATTEMPTS {
             let (mut group, revision) = match store::read::<Group>(&self.groups, &key).await? {
                 Some((group, revision)) => (group, Some(revision)),
@@ -212,7 +220,12 @@ impl<B: Bucket, O: Outbox> Gatherer<B, O> {
         match &group.status {
             Status::Requested { .. } => {
                 let job = self.job_of(active, rule, &group)?;
-                self.request(&job).await?;
+                if !self.request(&job).await? {
+                    // An input was retracted after the group closed: the job is not requested.
+                    group.mark_published();
+                    store::write(&self.groups, key, &group, Some(revision)).await?;
+                    return Ok(());
+                }
                 metrics::counter!("nrt_trigger_groups_closed_total", "rule" => rule.name.clone(), "outcome" => "requested").increment(1);
                 tracing::info!(job_id = %job.job_id, rule = %rule.name, key = %group.key, inputs = job.inputs.len(), "Job requested for a group.");
             }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use nrt_events::{Alert, ProductRetracted, Severity};
 
-use super::{ATTEMPTS, Bucket, Gatherer, Group, Outbox, Status, Write, index, store};
+use super::{
+    ATTEMPTS, Bucket, Gatherer, Group, Outbox, Status, Write, index, index::Retracted, store,
+};
 use crate::{ActiveRules, Error, SERVICE, rules::GatheringKind};
 
 pub(super) async fn retract<B: Bucket, O: Outbox>(
@@ -13,7 +15,12 @@ pub(super) async fn retract<B: Bucket, O: Outbox>(
     retracted: &ProductRetracted,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let done = index::of(&gatherer.inputs, &retracted.key).await?;
+    let mark = Retracted {
+        feed_id: retracted.feed_id.clone(),
+        at: retracted.retracted_at,
+    };
+    // Marked and read in one compare-and-set: a job recorded after this is refused instead.
+    let done = index::mark_retracted(&gatherer.inputs, &retracted.key, mark).await?;
     for job in done.jobs {
         gatherer
             .outbox

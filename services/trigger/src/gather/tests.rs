@@ -602,3 +602,39 @@ async fn groups_of_a_removed_rule_are_cancelled_not_swept_for_ever() {
     }
     assert!(jobs(&gatherer).is_empty());
 }
+
+#[tokio::test]
+async fn a_product_retracted_before_it_is_handled_makes_no_job_and_joins_no_group() {
+    let (gatherer, active) = (gatherer(), active());
+    let west = product(S2_L1C_54PXA);
+    let mut retraction = retraction(S2_L1C_54PXA);
+    retraction.feed_id = west.feed_id.clone();
+    gatherer
+        .retract(&active, &retraction, at(NOW))
+        .await
+        .unwrap();
+
+    let outcome = offer(&gatherer, &active, &west, at(NOW)).await;
+    assert_eq!(
+        outcome,
+        [("datastrip-mosaic".to_owned(), Joined::Retracted)]
+    );
+    let plain = JobRequested {
+        job_id: "plain-job".into(),
+        rule: "s2-footprint".into(),
+        processor: "footprint".into(),
+        processor_version: "1.0.0".into(),
+        inputs: vec![JobInput::from(&west)],
+        parameters: Default::default(),
+        priority: 0,
+        deadline: None,
+    };
+    assert!(!gatherer.request(&plain).await.unwrap());
+    assert!(jobs(&gatherer).is_empty());
+
+    // Published again under a new feed id, it is a new product.
+    let mut republished = west.clone();
+    republished.feed_id = "a-new-feed-id".into();
+    let outcome = offer(&gatherer, &active, &republished, at(NOW)).await;
+    assert_eq!(outcome, [("datastrip-mosaic".to_owned(), Joined::Added)]);
+}
