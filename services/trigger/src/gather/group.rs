@@ -76,11 +76,13 @@ pub enum Joined {
 }
 
 impl Group {
-    /// A new, empty group of `rule` for `target`, due by the rule's timeout or period.
+    /// A new, empty group of `rule` for `target`, due by the rule's timeout or period. A period
+    /// that closed before its first product came (a reprocessing campaign walking past months)
+    /// waits the grace delay from now, so that its other products can still come.
     pub fn open(rule: &Rule, target: &GroupTarget, now: DateTime<Utc>) -> Self {
         let due_at = match (&rule.gathering.as_ref().map(|g| &g.kind), &target.period) {
             (Some(GatheringKind::Periodic { grace, .. }), Some(period)) => {
-                period.end + delta(*grace)
+                period.end.max(now) + delta(*grace)
             }
             (Some(GatheringKind::Join { timeout, .. }), _) => now + delta(*timeout),
             // A wiring bug; due at once so that the sweeper does not keep it for ever.

@@ -638,3 +638,38 @@ async fn a_product_retracted_before_it_is_handled_makes_no_job_and_joins_no_grou
     let outcome = offer(&gatherer, &active, &republished, at(NOW)).await;
     assert_eq!(outcome, [("datastrip-mosaic".to_owned(), Joined::Added)]);
 }
+
+#[tokio::test]
+async fn a_period_already_closed_when_its_first_product_comes_waits_the_grace_from_then() {
+    let (gatherer, active) = (gatherer(), active());
+    // A reprocessing campaign in March walks January's products.
+    let campaign = at("2026-03-10T00:00:00Z");
+    offer(&gatherer, &active, &product(S1_GRD_ASCENDING), campaign).await;
+    offer(
+        &gatherer,
+        &active,
+        &product(S1_GRD_NEXT_SLICE),
+        campaign + TimeDelta::hours(1),
+    )
+    .await;
+    let keep = std::time::Duration::from_secs(86400);
+
+    gatherer
+        .sweep(&active, campaign + TimeDelta::hours(47), keep)
+        .await
+        .unwrap();
+    assert!(jobs(&gatherer).iter().all(|job| job.rule != "s1-monthly"));
+    gatherer
+        .sweep(&active, campaign + TimeDelta::hours(48), keep)
+        .await
+        .unwrap();
+    let monthly: Vec<_> = jobs(&gatherer)
+        .into_iter()
+        .filter(|job| job.rule == "s1-monthly")
+        .collect();
+    let [job] = &monthly[..] else {
+        panic!("{monthly:?}")
+    };
+    assert_eq!(job.inputs.len(), 2, "both slices, not one job each");
+    assert_eq!(job.parameters["month"], "2026-01");
+}
