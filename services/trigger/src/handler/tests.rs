@@ -362,3 +362,42 @@ product_types = ["IW_GRDH_1S"]
         ]
     );
 }
+
+#[test]
+fn a_minimum_coverage_keeps_only_the_tiles_the_footprint_covers_enough() {
+    let rules = |min_coverage: f64| {
+        Rules::parse(
+            &format!(
+                r#"
+[[rules]]
+name = "snow-fusion"
+processor = "footprint"
+[rules.periodic]
+every = "day"
+key = "{{tile}}"
+tiles = {{ file = "testdata/areas/mgrs-mariana.geojson", name = "tile_id", min_coverage = {min_coverage} }}
+"#
+            ),
+            &registry(),
+        )
+        .unwrap()
+    };
+    let radar = crate::golden::radar_over_both_tiles();
+    // The slice covers about 36% of the 54PXA box and 42% of the 55PBR box.
+    assert_eq!(
+        lines(&explain(&radar, &rules(0.3), now())),
+        [
+            "snow-fusion (footprint): matches, joins groups \"54PXA\", \"55PBR\" of period 2020-08-08"
+        ]
+    );
+    assert_eq!(
+        lines(&explain(&radar, &rules(0.4), now())),
+        ["snow-fusion (footprint): matches, joins group \"55PBR\" of period 2020-08-08"]
+    );
+    assert_eq!(
+        lines(&explain(&radar, &rules(0.5), now())),
+        [
+            "snow-fusion (footprint): no match, footprint covers no tile of testdata/areas/mgrs-mariana.geojson by the 50% required"
+        ]
+    );
+}

@@ -63,6 +63,7 @@ pub enum Mismatch {
     /// The footprint overlaps none of a gathering rule's tiles.
     NoTile {
         tiles: String,
+        min_coverage: Option<f64>,
     },
     /// The product's footprint is not a polygon with an area.
     Footprint {
@@ -166,7 +167,18 @@ impl fmt::Display for Mismatch {
                 write!(f, "product has no footprint, which {needed_by} needs")
             }
             Self::Footprint { reason } => write!(f, "footprint {reason}"),
-            Self::NoTile { tiles } => write!(f, "footprint overlaps no tile of {tiles}"),
+            Self::NoTile {
+                tiles,
+                min_coverage: None,
+            } => write!(f, "footprint overlaps no tile of {tiles}"),
+            Self::NoTile {
+                tiles,
+                min_coverage: Some(fraction),
+            } => write!(
+                f,
+                "footprint covers no tile of {tiles} by the {}% required",
+                fraction * 100.0
+            ),
             Self::Area {
                 area,
                 overlap,

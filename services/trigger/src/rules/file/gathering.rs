@@ -49,6 +49,7 @@ struct TilesEntry {
     file: Option<String>,
     /// The feature property naming each tile; `name` unless said.
     name: Option<String>,
+    min_coverage: Option<f64>,
 }
 
 pub(super) fn read_join(table: toml::Table, base_dir: &Path) -> Result<Gathering, Invalid> {
@@ -202,9 +203,17 @@ fn read_tiles(
     };
     let file = required(&format!("{field}.file"), entry.file)?;
     let property = entry.name.unwrap_or_else(|| "name".into());
+    if let Some(fraction) = entry.min_coverage
+        && !(fraction > 0.0 && fraction <= 1.0)
+    {
+        return Err(invalid(
+            format!("{field}.min_coverage"),
+            format!("{fraction} is not a fraction above 0 and at most 1 (0.2: 20% of the tile)"),
+        ));
+    }
     let geojson =
         geojson_file(base_dir, &file).map_err(|reason| invalid(format!("{field}.file"), reason))?;
-    Tiles::new(file, &geojson, &property)
+    Tiles::new(file, &geojson, &property, entry.min_coverage)
         .map(Some)
         .map_err(|reason| invalid(format!("{field}.file"), reason))
 }

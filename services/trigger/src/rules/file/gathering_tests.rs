@@ -213,6 +213,13 @@ fn every_bad_tiles_table_is_named_with_the_reason() {
             "field join.tiles.file: is missing",
         ),
         (
+            join(
+                "{ file = \"testdata/areas/mgrs-mariana.geojson\", min_coverage = 1.5 }",
+                "{tile}",
+            ),
+            "field join.tiles.min_coverage: 1.5 is not a fraction above 0 and at most 1",
+        ),
+        (
             "[rules.join]\nkey = \"{tile}\"\ncount = 2\ntimeout = \"1h\"\non_timeout = \"partial\""
                 .into(),
             "field join.key: {tile} names no field",
