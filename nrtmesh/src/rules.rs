@@ -7,12 +7,12 @@ use anyhow::Context;
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use nrt_events::{
-    Envelope, EventData, ProductDiscovered,
+    Envelope, EventData, JobInput, ProductDiscovered,
     streams::{KV_TRIGGER_RULES, KV_TRIGGER_RULES_KEY},
 };
 use nrt_registry::ProcessorRegistry;
 use trigger::{
-    Action, Rules,
+    Firing, Rules,
     rules::{GatheringKind, Rule},
 };
 
@@ -96,8 +96,8 @@ pub fn explain(
     product: &ProductDiscovered,
     now: DateTime<Utc>,
 ) -> Result<String, trigger::Error> {
-    let actions = trigger::evaluate(product, &checked.rules, &checked.registry, now)?;
     let verdicts = trigger::explain(product, &checked.rules, now);
+    let input = JobInput::from(product);
     let mut text = format!(
         "Product {} ({} {}) at {}:\n",
         product.key,
@@ -107,12 +107,9 @@ pub fn explain(
     );
     for verdict in &verdicts {
         text.push_str(&format!("  {verdict}\n"));
-        let job = actions.iter().find_map(|action| match action {
-            Action::Request(job) if job.rule == verdict.rule.name => Some(job),
-            _ => None,
-        });
-        if let Some(job) = job {
-            let json = serde_json::to_value(job).expect("a job request always serialises");
+        if let Ok(Firing::Alone) = verdict.outcome {
+            let job = trigger::request_alone(verdict.rule, &checked.registry, &input)?;
+            let json = serde_json::to_value(&job).expect("a job request always serialises");
             text.push_str(&format!("    would publish on {}:\n    ", job.subject()));
             write_json(&json, 4, &mut text);
             text.push('\n');

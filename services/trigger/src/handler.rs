@@ -9,7 +9,7 @@ use nrt_registry::ProcessorRegistry;
 
 use crate::{
     Error,
-    jobs::{check_parameters, request_job},
+    jobs::{check_parameters, request_alone},
     rules::{Gathering, GatheringKind, Mismatch, PeriodSpan, Rule, Rules, template::TILE},
 };
 
@@ -97,18 +97,25 @@ pub fn explain<'r>(
     rules: &'r Rules,
     now: DateTime<Utc>,
 ) -> Vec<Verdict<'r>> {
+    // Templates read the product as a job input: built once, not once per rule.
+    let member = JobInput::from(product);
     rules
         .iter()
         .map(|rule| Verdict {
             rule,
-            outcome: fire(rule, product, now),
+            outcome: fire(rule, product, &member, now),
         })
         .collect()
 }
 
-fn fire(rule: &Rule, product: &ProductDiscovered, now: DateTime<Utc>) -> Result<Firing, Mismatch> {
+fn fire(
+    rule: &Rule,
+    product: &ProductDiscovered,
+    member: &JobInput,
+    now: DateTime<Utc>,
+) -> Result<Firing, Mismatch> {
     rule.check(product, now)?;
-    check_parameters(rule, product)?;
+    check_parameters(rule, member)?;
     let Some(gathering) = &rule.gathering else {
         return Ok(Firing::Alone);
     };
@@ -120,12 +127,11 @@ fn fire(rule: &Rule, product: &ProductDiscovered, now: DateTime<Utc>) -> Result<
         Some(tiles) => tiles.covering(product)?.into_iter().map(Some).collect(),
         None => vec![None],
     };
-    let member = JobInput::from(product);
     let target = |tile: Option<String>| {
         let extras: BTreeMap<&str, String> = tile.iter().map(|tile| (TILE, tile.clone())).collect();
         let key = match template {
             Some(template) => template
-                .render(&member, &extras)
+                .render(member, &extras)
                 .map_err(|error| Mismatch::Key {
                     template: template.to_string(),
                     reason: error.to_string(),
@@ -159,21 +165,22 @@ pub fn evaluate<'r>(
     registry: &ProcessorRegistry,
     now: DateTime<Utc>,
 ) -> Result<Vec<Action<'r>>, Error> {
+    let member = JobInput::from(product);
     let mut actions = Vec::new();
     for verdict in explain(product, rules, now) {
         match verdict.outcome {
-            Ok(Firing::Alone) => actions.push(Action::Request(request_job(
-                verdict.rule,
-                registry,
-                vec![JobInput::from(product)],
-                &Default::default(),
-                None,
-            )?)),
+            Ok(Firing::Alone) => {
+                actions.push(Action::Request(request_alone(
+                    verdict.rule,
+                    registry,
+                    &member,
+                )?));
+            }
             Ok(Firing::Gather(targets)) => {
                 actions.extend(targets.into_iter().map(|target| Action::Gather {
                     rule: verdict.rule,
                     target,
-                    member: Box::new(JobInput::from(product)),
+                    member: Box::new(member.clone()),
                 }));
             }
             Err(_) => {}

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use nrt_events::{JobInput, JobRequested, ProductDiscovered, job_id};
+use nrt_events::{JobInput, JobRequested, job_id};
 use nrt_registry::ProcessorRegistry;
 
 use crate::{
@@ -74,10 +74,18 @@ pub fn request_job(
     })
 }
 
-/// Whether the rule's parameter templates can be filled from `product`: checked when the rule
+/// The job a plain rule makes of one product.
+pub fn request_alone(
+    rule: &Rule,
+    registry: &ProcessorRegistry,
+    input: &JobInput,
+) -> Result<JobRequested, Error> {
+    request_job(rule, registry, vec![input.clone()], &BTreeMap::new(), None)
+}
+
+/// Whether the rule's parameter templates can be filled from `input`: checked when the rule
 /// fires, so a product that cannot make a job is a mismatch with its reason, not a failed job.
-pub fn check_parameters(rule: &Rule, product: &ProductDiscovered) -> Result<(), Mismatch> {
-    let input = JobInput::from(product);
+pub fn check_parameters(rule: &Rule, input: &JobInput) -> Result<(), Mismatch> {
     // The extras are known only when a group closes; any text stands in for them here.
     let extras: BTreeMap<&str, String> = GATHERING_EXTRAS
         .iter()
@@ -86,7 +94,7 @@ pub fn check_parameters(rule: &Rule, product: &ProductDiscovered) -> Result<(), 
     for (name, parameter) in &rule.parameters {
         if let Parameter::Template(template) = parameter {
             template
-                .render(&input, &extras)
+                .render(input, &extras)
                 .map_err(|error| Mismatch::Parameter {
                     parameter: name.clone(),
                     reason: error.to_string(),

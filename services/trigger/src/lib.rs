@@ -28,7 +28,7 @@ pub use error::Error;
 pub use gather::GatherConfig;
 pub use handler::{Action, Firing, GroupTarget, Verdict, evaluate, explain};
 pub use jetstream::{CONSUMER, RETRACTIONS};
-pub use jobs::request_job;
+pub use jobs::{request_alone, request_job};
 pub use rules::{ActiveRules, Rules};
 
 /// The service name: NATS client name, CloudEvents source, dead-letter subject `dlq.trigger`.
