@@ -28,13 +28,13 @@ pub struct Checked {
 /// area files are read relative to `file`'s directory.
 pub fn load(file: &Path, registry: &Path) -> Result<Checked, trigger::Error> {
     let registry = ProcessorRegistry::load(registry)?;
-    let origin = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|source| trigger::Error::ReadRules {
-        file: origin.clone(),
-        source,
-    })?;
-    let base_dir = file.parent().unwrap_or(Path::new(""));
-    let rules = Rules::parse_in(&text, &origin, base_dir, &registry)?;
+    let text = trigger::rules::read_text(file)?;
+    let rules = Rules::parse_in(
+        &text,
+        &file.display().to_string(),
+        &trigger::rules::base_dir(file),
+        &registry,
+    )?;
     Ok(Checked {
         text,
         rules,

@@ -6,7 +6,7 @@ use nrt_events::streams::{KV_TRIGGER_RULES, KV_TRIGGER_RULES_KEY as RULES_KEY};
 use nrt_nats::async_nats::jetstream::kv::{self, Operation};
 use nrt_registry::{ProcessorRegistry, RegistryError};
 
-use crate::{ActiveRules, Config, Error, Rules};
+use crate::{ActiveRules, Config, Error, Rules, rules};
 
 /// The texts rules were built from: a version that differs is a new one.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,16 +81,10 @@ impl Reader {
     }
 
     pub(super) fn read_file(&self) -> Result<Version, Error> {
-        let origin = self.rules_file.display().to_string();
-        let rules =
-            std::fs::read_to_string(&self.rules_file).map_err(|source| Error::ReadRules {
-                file: origin.clone(),
-                source,
-            })?;
         Ok(Version {
             registry: self.read_registry()?,
-            rules,
-            origin,
+            rules: rules::read_text(&self.rules_file)?,
+            origin: self.rules_file.display().to_string(),
         })
     }
 
@@ -105,8 +99,8 @@ impl Reader {
     }
 
     pub(super) fn registry(&self, text: &str) -> Result<ProcessorRegistry, Error> {
-        let base_dir = parent(&self.registry_file);
-        ProcessorRegistry::parse(text, base_dir).map_err(|error| match error {
+        let base_dir = self.registry_file.parent().unwrap_or(Path::new(""));
+        ProcessorRegistry::parse(text, base_dir.to_path_buf()).map_err(|error| match error {
             // Parsing text names no file: name the one it came from, as `ProcessorRegistry::load` does.
             RegistryError::Parse { source, .. } => RegistryError::Parse {
                 path: self.registry_file.display().to_string(),
@@ -123,7 +117,7 @@ impl Reader {
         let rules = Rules::parse_in(
             &version.rules,
             &version.origin,
-            &parent(&self.rules_file),
+            &rules::base_dir(&self.rules_file),
             &registry,
         )?;
         Ok(ActiveRules {
@@ -132,8 +126,4 @@ impl Reader {
             origin: version.origin.clone(),
         })
     }
-}
-
-fn parent(file: &Path) -> PathBuf {
-    file.parent().map(Path::to_path_buf).unwrap_or_default()
 }

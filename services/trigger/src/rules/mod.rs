@@ -55,13 +55,13 @@ impl Rules {
     /// Reads and validates a rules file; every processor named must be in `registry`, and area
     /// files are read relative to the rules file's directory.
     pub fn load(path: &Path, registry: &ProcessorRegistry) -> Result<Self, Error> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadRules {
-            file: file.clone(),
-            source,
-        })?;
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        file::parse(&text, &file, &base_dir, registry)
+        let text = read_text(path)?;
+        file::parse(
+            &text,
+            &path.display().to_string(),
+            &base_dir(path),
+            registry,
+        )
     }
 
     /// Validates rules given as TOML text; area files are read relative to `base_dir`.
@@ -99,6 +99,19 @@ pub struct ActiveRules {
     pub registry: ProcessorRegistry,
     /// The file path, or the key-value revision, for logs and `rules` alerts.
     pub origin: String,
+}
+
+/// The text of the rules file at `path`; an error names the file.
+pub fn read_text(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadRules {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+/// The directory the area and tile files named by the rules file at `path` are read from.
+pub fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// One rule: run `processor` on the products satisfying all `conditions`.
