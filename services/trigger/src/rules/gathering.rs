@@ -1,6 +1,6 @@
 //! Rules that gather several products into one job: joins and periodic rules.
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 use nrt_events::ProductDiscovered;
@@ -84,18 +84,25 @@ pub struct PeriodSpan {
 }
 
 impl Period {
-    pub const NAMES: [&str; 6] = ["day", "week", "dekad", "month", "quarter", "year"];
+    /// Each period with its name in rules files, shortest first.
+    const NAMED: [(Self, &str); 6] = [
+        (Self::Day, "day"),
+        (Self::Week, "week"),
+        (Self::Dekad, "dekad"),
+        (Self::Month, "month"),
+        (Self::Quarter, "quarter"),
+        (Self::Year, "year"),
+    ];
+
+    /// The names rules files may give, shortest period first.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::NAMED.into_iter().map(|(_, name)| name)
+    }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "day" => Self::Day,
-            "week" => Self::Week,
-            "dekad" => Self::Dekad,
-            "month" => Self::Month,
-            "quarter" => Self::Quarter,
-            "year" => Self::Year,
-            _ => return None,
-        })
+        Self::NAMED
+            .into_iter()
+            .find_map(|(period, known)| (known == name).then_some(period))
     }
 
     /// The period `at` falls in.
@@ -151,20 +158,6 @@ impl Period {
             start: midnight(start),
             end: midnight(end),
         }
-    }
-}
-
-impl fmt::Display for Period {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Day => "day",
-            Self::Week => "week",
-            Self::Dekad => "dekad",
-            Self::Month => "month",
-            Self::Quarter => "quarter",
-            Self::Year => "year",
-        };
-        f.write_str(name)
     }
 }
 

@@ -171,7 +171,7 @@ pub(super) fn read_periodic(table: toml::Table, base_dir: &Path) -> Result<Gathe
             "periodic.every",
             format!(
                 "{every:?} is not a period (one of: {})",
-                Period::NAMES.join(", ")
+                Period::names().collect::<Vec<_>>().join(", ")
             ),
         )
     })?;
