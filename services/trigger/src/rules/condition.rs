@@ -166,7 +166,7 @@ impl fmt::Display for Pattern {
 /// midnight when `start` is after `end` (`[22, 4]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SensingHours {
-    pub clock: Clock,
+    pub clock: HourClock,
     /// 0 to 24, fractions allowed.
     pub start: f64,
     pub end: f64,
@@ -174,7 +174,7 @@ pub struct SensingHours {
 
 /// The clock a [`SensingHours`] window reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
+pub enum HourClock {
     Utc,
     /// Local mean solar time at the footprint's centroid: UTC + longitude / 15 hours, so that
     /// `[6, 18]` means daytime anywhere.

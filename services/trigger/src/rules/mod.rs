@@ -34,7 +34,7 @@ use nrt_events::ProductDiscovered;
 use nrt_registry::ProcessorRegistry;
 
 pub use condition::{
-    AreaOfInterest, Clock, Comparison, Condition, Op, Operand, Pattern, SensingHours,
+    AreaOfInterest, Comparison, Condition, HourClock, Op, Operand, Pattern, SensingHours,
 };
 pub use gathering::{
     Completion, Gathering, GatheringKind, NamedInput, OnTimeout, Period, PeriodSpan,

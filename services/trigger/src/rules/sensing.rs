@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use chrono::{DateTime, Timelike, Utc};
 use nrt_events::ProductDiscovered;
 
-use super::{Clock, Mismatch, SensingHours, geometry};
+use super::{HourClock, Mismatch, SensingHours, geometry};
 
 /// `Ok` when the product's sensing ended at most `max_age` before `now`; a product sensed after
 /// `now`, by a clock ahead of ours, is not old.
@@ -33,8 +33,8 @@ impl SensingHours {
         let middle = product.sensing_start + (product.sensing_end - product.sensing_start) / 2;
         let utc = f64::from(middle.num_seconds_from_midnight()) / 3600.0;
         let (hour, longitude) = match self.clock {
-            Clock::Utc => (utc, None),
-            Clock::LocalSolar => {
+            HourClock::Utc => (utc, None),
+            HourClock::LocalSolar => {
                 let footprint = geometry::footprint(product, || "local solar hours".to_owned())?;
                 let longitude = geometry::centroid_longitude(&footprint).ok_or_else(|| {
                     Mismatch::Footprint {
@@ -76,7 +76,7 @@ impl fmt::Display for SensingHours {
     }
 }
 
-impl fmt::Display for Clock {
+impl fmt::Display for HourClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Utc => "UTC",

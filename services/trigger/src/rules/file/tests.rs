@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::{
     golden::registry,
-    rules::{Clock, Comparison, Condition, Op, Operand, Parameter, Pattern, SensingHours},
+    rules::{Comparison, Condition, HourClock, Op, Operand, Parameter, Pattern, SensingHours},
 };
 
 const GOOD: &str = r#"
@@ -341,12 +341,12 @@ min_overlap = 0.3
             }),
             Condition::MaxAge(Duration::from_secs(6 * 3600)),
             Condition::SensingHours(SensingHours {
-                clock: Clock::Utc,
+                clock: HourClock::Utc,
                 start: 22.0,
                 end: 4.5
             }),
             Condition::SensingHours(SensingHours {
-                clock: Clock::LocalSolar,
+                clock: HourClock::LocalSolar,
                 start: 6.0,
                 end: 18.0
             }),

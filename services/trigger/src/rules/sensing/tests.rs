@@ -9,7 +9,7 @@ fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
-fn hours(clock: Clock, start: f64, end: f64) -> SensingHours {
+fn hours(clock: HourClock, start: f64, end: f64) -> SensingHours {
     SensingHours { clock, start, end }
 }
 
@@ -58,13 +58,13 @@ fn a_late_product_is_too_old_when_published() {
 fn utc_hours_take_the_middle_of_sensing() {
     // Sensed from 01:24:39 to 01:25:08 UTC.
     let s1 = product(S1_GRD_ASCENDING);
-    assert_eq!(within(hours(Clock::Utc, 1.0, 2.0), &s1), Ok(()));
+    assert_eq!(within(hours(HourClock::Utc, 1.0, 2.0), &s1), Ok(()));
     assert_eq!(
-        within(hours(Clock::Utc, 6.0, 18.0), &s1).unwrap_err(),
+        within(hours(HourClock::Utc, 6.0, 18.0), &s1).unwrap_err(),
         "sensed at 01:24 UTC, outside 06:00 to 18:00 UTC"
     );
     assert_eq!(
-        within(hours(Clock::Utc, 1.415, 2.0), &s1).unwrap_err(),
+        within(hours(HourClock::Utc, 1.415, 2.0), &s1).unwrap_err(),
         "sensed at 01:24 UTC, outside 01:24 to 02:00 UTC",
         "the middle, 01:24:54, is before 01:24:54.0"
     );
@@ -72,23 +72,23 @@ fn utc_hours_take_the_middle_of_sensing() {
 
 #[test]
 fn a_window_wraps_midnight_when_it_ends_before_it_starts() {
-    let night = hours(Clock::Utc, 22.0, 4.0);
+    let night = hours(HourClock::Utc, 22.0, 4.0);
     assert_eq!(within(night, &product(S1_GRD_ASCENDING)), Ok(()));
     assert_eq!(
         within(night, &product(S2_L2A_13VEK)).unwrap_err(),
         "sensed at 18:34 UTC, outside 22:00 to 04:00 UTC"
     );
-    let evening = hours(Clock::Utc, 18.5, 24.0);
+    let evening = hours(HourClock::Utc, 18.5, 24.0);
     assert_eq!(within(evening, &product(S2_L2A_13VEK)), Ok(()));
     assert_eq!(
-        within(hours(Clock::Utc, 0.0, 18.5), &product(S2_L2A_13VEK)).unwrap_err(),
+        within(hours(HourClock::Utc, 0.0, 18.5), &product(S2_L2A_13VEK)).unwrap_err(),
         "sensed at 18:34 UTC, outside 00:00 to 18:30 UTC"
     );
 }
 
 #[test]
 fn local_solar_hours_tell_daytime_passes_from_dusk_ones() {
-    let daytime = hours(Clock::LocalSolar, 6.0, 18.0);
+    let daytime = hours(HourClock::LocalSolar, 6.0, 18.0);
     // Sentinel-2 passes in the late morning: 18:34 UTC over Canada, 01:03 UTC over Guam.
     for stem in [S2_L2A_13VEK, S2_L1C_54PXA, S2_L1C_55PBR] {
         assert_eq!(within(daytime, &product(stem)), Ok(()), "{stem}");
@@ -105,7 +105,10 @@ fn local_solar_hours_tell_daytime_passes_from_dusk_ones() {
          06:00 to 18:00 local solar time"
     );
     assert_eq!(
-        within(hours(Clock::LocalSolar, 11.5, 12.0), &product(S2_L2A_13VEK)),
+        within(
+            hours(HourClock::LocalSolar, 11.5, 12.0),
+            &product(S2_L2A_13VEK)
+        ),
         Ok(()),
         "18:34 UTC at longitude -103.9 is 11:38"
     );
@@ -114,7 +117,11 @@ fn local_solar_hours_tell_daytime_passes_from_dusk_ones() {
 #[test]
 fn local_solar_hours_need_a_footprint() {
     assert_eq!(
-        within(hours(Clock::LocalSolar, 6.0, 18.0), &product(S1_AUX_INS)).unwrap_err(),
+        within(
+            hours(HourClock::LocalSolar, 6.0, 18.0),
+            &product(S1_AUX_INS)
+        )
+        .unwrap_err(),
         "product has no footprint, which local solar hours needs"
     );
     let mut point = product(S2_L1C_54PXA);
@@ -122,7 +129,7 @@ fn local_solar_hours_need_a_footprint() {
         serde_json::from_value(json!({ "type": "Point", "coordinates": [142.6, 13.8] })).unwrap(),
     );
     assert_eq!(
-        within(hours(Clock::LocalSolar, 6.0, 18.0), &point).unwrap_err(),
+        within(hours(HourClock::LocalSolar, 6.0, 18.0), &point).unwrap_err(),
         "footprint is a Point, not a Polygon or MultiPolygon"
     );
 }
@@ -145,9 +152,12 @@ fn local_solar_time_across_the_antimeridian_is_near_utc_plus_12() {
         fiji.footprint = Some(serde_json::from_value(footprint).unwrap());
         fiji.sensing_start = at("2020-08-07T22:00:00Z");
         fiji.sensing_end = fiji.sensing_start;
-        assert_eq!(within(hours(Clock::LocalSolar, 9.5, 10.5), &fiji), Ok(()));
         assert_eq!(
-            within(hours(Clock::LocalSolar, 18.0, 6.0), &fiji).unwrap_err(),
+            within(hours(HourClock::LocalSolar, 9.5, 10.5), &fiji),
+            Ok(())
+        );
+        assert_eq!(
+            within(hours(HourClock::LocalSolar, 18.0, 6.0), &fiji).unwrap_err(),
             "sensed at 09:59 local solar time (footprint centred at longitude 179.9), outside \
              18:00 to 06:00 local solar time"
         );

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::super::{Invalid, duration, invalid};
-use crate::rules::{Clock, Condition, SensingHours};
+use crate::rules::{Condition, HourClock, SensingHours};
 
 /// A `[rules.sensing]` table as written.
 #[derive(Deserialize)]
@@ -23,10 +23,10 @@ pub(super) fn read(field: &str, entry: SensingEntry) -> Result<Vec<Condition>, I
         )?));
     }
     let windows = [
-        ("utc_hours", Clock::Utc, entry.utc_hours),
+        ("utc_hours", HourClock::Utc, entry.utc_hours),
         (
             "local_solar_hours",
-            Clock::LocalSolar,
+            HourClock::LocalSolar,
             entry.local_solar_hours,
         ),
     ];
@@ -45,7 +45,7 @@ pub(super) fn read(field: &str, entry: SensingEntry) -> Result<Vec<Condition>, I
     Ok(conditions)
 }
 
-fn read_hours(field: &str, clock: Clock, hours: &[f64]) -> Result<SensingHours, Invalid> {
+fn read_hours(field: &str, clock: HourClock, hours: &[f64]) -> Result<SensingHours, Invalid> {
     let &[start, end] = hours else {
         return Err(invalid(
             field,
