@@ -26,8 +26,13 @@ pub struct Processor {
     pub version: String,
     #[serde(default)]
     pub description: String,
+    /// The container image (`registry/name:tag` or `@sha256:` digest) the Docker, Kubernetes
+    /// and Nomad backends run; the local backend ignores it.
+    #[serde(default)]
+    pub image: Option<String>,
     /// Program and arguments, never through a shell. Arguments may use `{manifest}`,
-    /// `{output_dir}`, `{job_id}` and `{work_dir}`.
+    /// `{output_dir}`, `{input_dir}`, `{job_id}`, `{work_dir}` and `{parameters.NAME}`. With an
+    /// image, the program is looked up inside the container.
     pub command: Vec<String>,
     /// Environment given to the process; nothing else is inherited.
     #[serde(default)]
@@ -40,19 +45,61 @@ pub struct Processor {
     /// Delay before attempt n+1 after the n-th failure; the last one repeats.
     #[serde(default = "default_retry_delays")]
     pub retry_delays_secs: Vec<u64>,
-    /// Jobs of this processor running at once on one launcher replica.
+    /// Jobs of this processor running at once, across every launcher replica.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     #[serde(default)]
     pub backend: Backend,
+    /// What one job may use; the container backends enforce it, the local backend does not.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Download every input with an `s3_uri` or `href` into the job directory before the
+    /// process starts, checking its checksums (local and Docker backends). Off by default: most
+    /// processors read what they need from the manifest's locations.
+    #[serde(default)]
+    pub stage_inputs: bool,
+    /// Nomad only: the parameterized batch job dispatched per attempt (default `nrt-<name>`).
+    #[serde(default)]
+    pub nomad_job: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// What one job may use. Kubernetes gets them as requests and limits, Docker as its cgroup
+/// limits, Nomad as the task's resources.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU cores, fractions allowed (`0.5`).
+    pub cpu: Option<f64>,
+    /// Memory in MiB.
+    pub memory_mib: Option<u64>,
+    /// NVIDIA GPUs.
+    #[serde(default)]
+    pub gpu: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// A child process on the launcher's host: the embedded default.
     #[default]
     Local,
+    /// A container on the Docker engine the launcher is configured with.
+    Docker,
+    /// A batch/v1 Job in the launcher's Kubernetes namespace.
+    Kubernetes,
+    /// A dispatch of a parameterized Nomad batch job.
+    Nomad,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Docker => "docker",
+            Self::Kubernetes => "kubernetes",
+            Self::Nomad => "nomad",
+        }
+    }
 }
 
 fn default_timeout_secs() -> u64 {
@@ -71,6 +118,13 @@ fn default_concurrency() -> usize {
 impl Processor {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// The parameterized Nomad job its attempts are dispatched from.
+    pub fn nomad_job(&self) -> String {
+        self.nomad_job
+            .clone()
+            .unwrap_or_else(|| format!("nrt-{}", self.name))
     }
 
     /// The wait before the attempt after `failed_attempt` (1-based).
@@ -198,6 +252,35 @@ fn validate(processor: &Processor) -> Result<(), RegistryError> {
     if processor.concurrency == 0 {
         return Err(invalid("concurrency", "must be at least 1"));
     }
+    let image = processor.image.as_deref().map(str::trim);
+    if image == Some("") {
+        return Err(invalid("image", "must name an image when given"));
+    }
+    if processor.backend != Backend::Local && image.is_none() {
+        return Err(invalid(
+            "image",
+            &format!(
+                "is required by the {} backend (it runs a container)",
+                processor.backend.as_str()
+            ),
+        ));
+    }
+    if processor.stage_inputs && matches!(processor.backend, Backend::Kubernetes | Backend::Nomad) {
+        return Err(invalid(
+            "stage_inputs",
+            "works only with the local and Docker backends (a remote job reads its inputs from the manifest's locations)",
+        ));
+    }
+    let resources = &processor.resources;
+    if resources.cpu.is_some_and(|cpu| !(cpu.is_finite() && cpu > 0.0)) {
+        return Err(invalid("resources.cpu", "must be a positive number of cores"));
+    }
+    if resources.memory_mib == Some(0) {
+        return Err(invalid("resources.memory_mib", "must be positive"));
+    }
+    if processor.nomad_job.is_some() && processor.backend != Backend::Nomad {
+        return Err(invalid("nomad_job", "is only read by the nomad backend"));
+    }
     Ok(())
 }
 
@@ -250,6 +333,59 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.starts_with(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_container_processor_reads_its_image_resources_and_backend() {
+        let text = r#"
+            [processors.snow]
+            version = "2.3.1"
+            image = "registry.example/snow:2.3.1"
+            command = ["snow", "--manifest", "{manifest}"]
+            backend = "kubernetes"
+            resources = { cpu = 1.5, memory_mib = 4096, gpu = 1 }
+            concurrency = 40
+        "#;
+        let registry = ProcessorRegistry::parse(text, PathBuf::new()).unwrap();
+        let snow = registry.get("snow").unwrap();
+        assert_eq!(snow.backend, Backend::Kubernetes);
+        assert_eq!(snow.image.as_deref(), Some("registry.example/snow:2.3.1"));
+        assert_eq!(
+            snow.resources,
+            Resources {
+                cpu: Some(1.5),
+                memory_mib: Some(4096),
+                gpu: 1
+            }
+        );
+        assert_eq!(snow.nomad_job(), "nrt-snow");
+    }
+
+    #[test]
+    fn container_settings_that_cannot_work_are_refused() {
+        let base = r#"
+            [processors.snow]
+            version = "1"
+            command = ["snow"]
+        "#;
+        let cases = [
+            ("backend = \"docker\"", "processor snow: image is required by the docker backend"),
+            ("image = \" \"", "processor snow: image must name an image"),
+            (
+                "image = \"snow:1\"\nbackend = \"nomad\"\nstage_inputs = true",
+                "processor snow: stage_inputs works only with the local and Docker backends",
+            ),
+            ("resources = { cpu = 0 }", "processor snow: resources.cpu must be a positive"),
+            ("resources = { memory_mib = 0 }", "processor snow: resources.memory_mib must be positive"),
+            ("nomad_job = \"x\"", "processor snow: nomad_job is only read by the nomad backend"),
+        ];
+        for (extra, expected) in cases {
+            let text = format!("{base}{extra}\n");
+            let error = ProcessorRegistry::parse(&text, PathBuf::new())
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(expected), "{extra}: {error}");
         }
     }
 
