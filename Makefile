@@ -6,6 +6,8 @@ NATS_SERVER_VERSION := 2.15.1
 SEAWEEDFS_VERSION := 4.48
 STAC_FASTAPI_PGSTAC_VERSION := 7.2.0
 PYPGSTAC_VERSION := 0.10.0
+# Validates the Kubernetes Jobs the launcher builds against the API's own schemas, offline.
+KUBERNETES_VALIDATE_VERSION := 1.37.0
 # The STAC API's database: Debian 12's PostgreSQL 15 with PostGIS 3.
 PG_VERSION := 15
 PYTHON ?= python3
@@ -13,7 +15,7 @@ CARGO ?= cargo
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 TOOLS_STAMP := $(TOOLS)/.installed-nats-$(NATS_SERVER_VERSION)-seaweedfs-$(SEAWEEDFS_VERSION)
-STAC_STAMP := $(TOOLS)/.installed-stac-fastapi-pgstac-$(STAC_FASTAPI_PGSTAC_VERSION)-pypgstac-$(PYPGSTAC_VERSION)
+STAC_STAMP := $(TOOLS)/.installed-stac-fastapi-pgstac-$(STAC_FASTAPI_PGSTAC_VERSION)-pypgstac-$(PYPGSTAC_VERSION)-kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)
 export PATH := $(TOOLS)/bin:$(PATH)
 
 .PHONY: help
@@ -24,7 +26,7 @@ help: ## List the targets
 tools: $(TOOLS_STAMP) ## Install the pinned nats-server and SeaweedFS into .tools/
 
 .PHONY: test-tools
-test-tools: $(STAC_STAMP) ## Also install the STAC API the tests run (stac-fastapi-pgstac on PostgreSQL)
+test-tools: $(STAC_STAMP) ## Also install what only the tests use: the STAC API (stac-fastapi-pgstac on PostgreSQL), kubernetes-validate
 
 $(TOOLS_STAMP):
 	rm -rf $(TOOLS)
@@ -51,7 +53,9 @@ $(STAC_STAMP): $(TOOLS_STAMP)
 	fi
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
 		'stac-fastapi-pgstac[server]==$(STAC_FASTAPI_PGSTAC_VERSION)' \
-		'pypgstac[psycopg]==$(PYPGSTAC_VERSION)'
+		'pypgstac[psycopg]==$(PYPGSTAC_VERSION)' \
+		kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+	ln -sf $(VENV)/bin/kubernetes-validate $(TOOLS)/bin/kubernetes-validate
 	$(VENV)/bin/python -c "import stac_fastapi.pgstac.version as api, pypgstac; \
 		print('stac-fastapi-pgstac', api.__version__, 'pypgstac', pypgstac.__version__)"
 	touch $@
@@ -68,6 +72,12 @@ demo: tools build ## Run the whole mesh on the embedded default over a recorded 
 test: test-tools ## Run every test: unit, integration (real nats-server, SeaweedFS, STAC API) and end-to-end
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --profile ci
+	@# The launcher's Docker tests need a Docker engine; nextest lists them as skipped without one.
+	@if docker info >/dev/null 2>&1; then \
+		$(CARGO) nextest run --profile ci -p processor-launcher --run-ignored only -E 'binary(docker_engine)'; \
+	else \
+		echo "Skipped: the Docker engine tests (processor-launcher/tests/docker_engine.rs): no Docker engine answers 'docker info' here."; \
+	fi
 
 .PHONY: lint
 lint: ## Check formatting and clippy warnings

@@ -1,6 +1,11 @@
 //! One claimed attempt on the local backend: working directory and manifest, the process, the
 //! outputs and logs to S3, and the record moved to succeeded or failed.
 
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
+
 use chrono::Utc;
 use nrt_events::{JobOutput, JobRequested};
 use nrt_nats::describe_error;
@@ -10,14 +15,21 @@ use crate::{
     Error,
     claim::Claim,
     command::{self, Placeholders},
+    inputs,
     launcher::{Launcher, Step},
-    manifest::JobManifest,
+    manifest::{JobManifest, Outputs},
     outcome,
     process::{self, Exit, Launch, Running},
     record::{AttemptError, JobState},
     staging::{self, StagingError},
     workspace::AttemptDir,
 };
+
+/// An attempt ready to start: its arguments and its manifest's path, as the process sees them.
+pub(crate) struct Prepared {
+    pub args: Vec<OsString>,
+    pub manifest: PathBuf,
+}
 
 impl Launcher {
     pub(crate) async fn run_attempt(
@@ -29,14 +41,17 @@ impl Launcher {
     ) -> Result<Step, Error> {
         let attempt = claim.current().await.record.attempt;
         let dir = AttemptDir::new(&self.work_dir, &request.job_id, attempt);
-        let mut running = match self.start(&dir, request, processor, attempt) {
+        let started = match self
+            .prepare_dir(&dir, request, processor, attempt, None)
+            .await
+        {
+            Ok(prepared) => self.start(&dir, processor, prepared),
+            Err(reason) => Err(reason),
+        };
+        let mut running = match started {
             Ok(running) => running,
             Err(reason) => {
-                let error = AttemptError {
-                    reason,
-                    exit_code: None,
-                    log_tail: Vec::new(),
-                };
+                let error = AttemptError::because(reason);
                 return self.fail(claim, request, processor, sequence, error).await;
             }
         };
@@ -52,7 +67,7 @@ impl Launcher {
         }
         tracing::info!(job_id = %request.job_id, attempt, pid = running.pid(), "Process started.");
         metrics::counter!("nrt_jobs_total", "processor" => processor.name.clone(), "outcome" => "started").increment(1);
-        let started = outcome::started(request, &claim.current().await.record);
+        let started = outcome::started(request, &claim.current().await.record, processor.backend);
         // The job runs whether or not the event got out; the outcome event will.
         if let Err(error) = outcome::publish(&self.publisher, started).await {
             tracing::warn!(error = %describe_error(&error), "Could not publish JobStarted.");
@@ -126,40 +141,73 @@ impl Launcher {
             .await
     }
 
-    /// Prepares the directory and starts the process; the reason when it cannot.
-    fn start(
+    /// Creates the attempt's directory, stages the inputs in when the processor asks for them,
+    /// writes the manifest and fills the command's arguments, all as the process will see them
+    /// (through `mount` in a container); the reason when it cannot.
+    pub(crate) async fn prepare_dir(
         &self,
         dir: &AttemptDir,
         request: &JobRequested,
         processor: &Processor,
         attempt: u32,
-    ) -> Result<Running, String> {
-        let manifest = JobManifest::new(request, attempt, &dir.output);
-        dir.prepare(&manifest).map_err(|error| {
+        mount: Option<&Path>,
+    ) -> Result<Prepared, String> {
+        dir.create().map_err(|error| {
             format!(
                 "could not prepare the working directory {}: {error}",
                 dir.root.display()
             )
         })?;
-        let (program, template) = processor
-            .command
-            .split_first()
-            .expect("the registry refuses an empty command");
+        let staged = if processor.stage_inputs {
+            inputs::stage_inputs(&self.s3, &self.http, &request.inputs, &dir.inputs)
+                .await
+                .map_err(|error| format!("staging the inputs in failed: {error}"))?
+        } else {
+            Vec::new()
+        };
+        let seen = |path: &Path| dir.seen_at(path, mount);
+        let staged: Vec<_> = staged
+            .iter()
+            .map(|path| path.as_deref().map(seen))
+            .collect();
+        let manifest = JobManifest::new(request, attempt, Outputs::Dir(seen(&dir.output)), &staged);
+        dir.write_manifest(&manifest)
+            .map_err(|error| format!("could not write {}: {error}", dir.manifest.display()))?;
+        let (manifest, output, inputs, root) = (
+            seen(&dir.manifest),
+            seen(&dir.output),
+            seen(&dir.inputs),
+            seen(&dir.root),
+        );
+        let placeholders = Placeholders {
+            manifest: manifest.as_os_str(),
+            output_dir: Some(output.as_os_str()),
+            input_dir: Some(inputs.as_os_str()),
+            job_id: &request.job_id,
+            work_dir: Some(root.as_os_str()),
+            parameters: Some(&request.parameters),
+        };
+        let args = command::arguments(&processor.command[1..], &placeholders)
+            .map_err(|error| error.to_string())?;
+        Ok(Prepared { args, manifest })
+    }
+
+    /// Starts the local process of a prepared attempt.
+    fn start(
+        &self,
+        dir: &AttemptDir,
+        processor: &Processor,
+        prepared: Prepared,
+    ) -> Result<Running, String> {
         let program = self
             .programs
-            .resolve(program)
+            .resolve(&processor.command[0])
             .map_err(|error| error.to_string())?;
-        let placeholders = Placeholders {
-            manifest: &dir.manifest,
-            output_dir: &dir.output,
-            job_id: &request.job_id,
-            work_dir: &dir.root,
-        };
         let launch = Launch {
             program: &program,
-            args: command::arguments(template, &placeholders),
+            args: prepared.args,
             env: &processor.env,
-            manifest: &dir.manifest,
+            manifest: &prepared.manifest,
             current_dir: &dir.root,
             stdout: &dir.stdout,
             stderr: &dir.stderr,
@@ -168,7 +216,7 @@ impl Launcher {
             .map_err(|error| format!("could not start {}: {error}", program.display()))
     }
 
-    async fn stage_outputs(
+    pub(crate) async fn stage_outputs(
         &self,
         dir: &AttemptDir,
         prefix: &str,
@@ -180,7 +228,7 @@ impl Launcher {
         Ok((outputs, metadata))
     }
 
-    async fn succeed(
+    pub(crate) async fn succeed(
         &self,
         claim: &Claim,
         request: &JobRequested,
@@ -210,7 +258,7 @@ impl Launcher {
         Ok(Step::Done)
     }
 
-    async fn fail(
+    pub(crate) async fn fail(
         &self,
         claim: &Claim,
         request: &JobRequested,

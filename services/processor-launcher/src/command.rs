@@ -1,53 +1,138 @@
 //! Turning a registry command into a program path and arguments, never through a shell.
 
 use std::{
+    borrow::Cow,
+    collections::BTreeMap,
     ffi::{OsStr, OsString},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
-/// The values a registry command's arguments may refer to.
+/// A placeholder a backend cannot fill: what varies per job on a backend whose command is
+/// fixed (Nomad's parameterized job), or a directory a remote job does not have.
+const NOT_HERE: &str = "is not available on this backend: read it from the manifest";
+
+/// The longest parameter value put into an argument.
+const MAX_PARAMETER_BYTES: usize = 4096;
+
+/// The values a registry command's arguments may refer to, as the process sees them (container
+/// paths in a container, an `s3://` URI for a remote job's manifest).
 #[derive(Debug, Clone, Copy)]
 pub struct Placeholders<'a> {
-    pub manifest: &'a Path,
-    pub output_dir: &'a Path,
+    pub manifest: &'a OsStr,
+    /// `None` where the processor finds its output location only in the manifest (Nomad).
+    pub output_dir: Option<&'a OsStr>,
+    /// Where staged inputs are; `None` on backends without a job directory (Kubernetes, Nomad).
+    pub input_dir: Option<&'a OsStr>,
     pub job_id: &'a str,
-    pub work_dir: &'a Path,
+    pub work_dir: Option<&'a OsStr>,
+    /// `None` where arguments cannot vary per job (Nomad).
+    pub parameters: Option<&'a BTreeMap<String, serde_json::Value>>,
 }
 
-impl Placeholders<'_> {
-    fn value(&self, name: &str) -> Option<&OsStr> {
-        match name {
-            "manifest" => Some(self.manifest.as_os_str()),
-            "output_dir" => Some(self.output_dir.as_os_str()),
-            "job_id" => Some(OsStr::new(self.job_id)),
-            "work_dir" => Some(self.work_dir.as_os_str()),
-            _ => None,
+/// Why a command could not be built for a job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("argument {argument:?} of the command: {reason}")]
+pub struct ArgumentError {
+    pub argument: String,
+    pub reason: String,
+}
+
+impl<'a> Placeholders<'a> {
+    /// The value of `{name}`; `Ok(None)` leaves the braces as written.
+    fn value(&self, name: &str, at_start: bool) -> Result<Option<Cow<'a, OsStr>>, String> {
+        let own = match name {
+            "manifest" => self.manifest,
+            "output_dir" => self
+                .output_dir
+                .ok_or_else(|| format!("{{{name}}} {NOT_HERE}"))?,
+            "input_dir" => self
+                .input_dir
+                .ok_or_else(|| format!("{{{name}}} {NOT_HERE}"))?,
+            "job_id" => OsStr::new(self.job_id),
+            "work_dir" => self
+                .work_dir
+                .ok_or_else(|| format!("{{{name}}} {NOT_HERE}"))?,
+            _ => {
+                let Some(parameter) = name.strip_prefix("parameters.") else {
+                    return Ok(None);
+                };
+                return self
+                    .parameter(parameter, at_start)
+                    .map(|text| Some(Cow::Owned(OsString::from(text))));
+            }
+        };
+        Ok(Some(Cow::Borrowed(own)))
+    }
+
+    /// A parameter comes from a rule and the products: a scalar, as text, that cannot smuggle
+    /// in control characters or read as an option.
+    fn parameter(&self, name: &str, at_start: bool) -> Result<String, String> {
+        let parameters = self
+            .parameters
+            .ok_or_else(|| format!("{{parameters.{name}}} {NOT_HERE}"))?;
+        let text = match parameters.get(name) {
+            None => return Err(format!("the job has no parameter {name:?}")),
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                value.to_string()
+            }
+            Some(_) => {
+                return Err(format!(
+                    "parameter {name:?} is not a string, number or boolean"
+                ));
+            }
+        };
+        if text.chars().any(char::is_control) {
+            return Err(format!("parameter {name:?} holds a control character"));
         }
+        if text.len() > MAX_PARAMETER_BYTES {
+            return Err(format!(
+                "parameter {name:?} is {} bytes long (at most {MAX_PARAMETER_BYTES})",
+                text.len()
+            ));
+        }
+        if at_start && text.starts_with('-') {
+            return Err(format!(
+                "parameter {name:?} starts with '-' and would read as an option"
+            ));
+        }
+        Ok(text)
     }
 }
 
-/// Each template argument with its `{manifest}`, `{output_dir}`, `{job_id}` and `{work_dir}`
-/// replaced. One template argument is always one argument, whatever the values hold (spaces,
-/// `;`, `$(...)`), and substituted text is never substituted again. Other braces stay as written.
-pub fn arguments(template: &[String], values: &Placeholders<'_>) -> Vec<OsString> {
+/// Each template argument with its `{manifest}`, `{output_dir}`, `{input_dir}`, `{job_id}`,
+/// `{work_dir}` and `{parameters.NAME}` replaced. One template argument is always one
+/// argument, whatever the values hold (spaces, `;`, `$(...)`), and substituted text is never
+/// substituted again. Other braces stay as written.
+pub fn arguments(
+    template: &[String],
+    values: &Placeholders<'_>,
+) -> Result<Vec<OsString>, ArgumentError> {
     template
         .iter()
-        .map(|argument| substitute(argument, values))
+        .map(|argument| {
+            substitute(argument, values).map_err(|reason| ArgumentError {
+                argument: argument.clone(),
+                reason,
+            })
+        })
         .collect()
 }
 
-fn substitute(argument: &str, values: &Placeholders<'_>) -> OsString {
+fn substitute(argument: &str, values: &Placeholders<'_>) -> Result<OsString, String> {
     let mut out = OsString::new();
     let mut rest = argument;
     while let Some(open) = rest.find('{') {
         out.push(&rest[..open]);
         let after = &rest[open + 1..];
-        let replaced = after.find('}').and_then(|close| {
-            values
-                .value(&after[..close])
-                .map(|value| (value, &after[close + 1..]))
-        });
+        let at_start = out.is_empty();
+        let replaced = match after.find('}') {
+            Some(close) => values
+                .value(&after[..close], at_start)?
+                .map(|value| (value, &after[close + 1..])),
+            None => None,
+        };
         match replaced {
             Some((value, remainder)) => {
                 out.push(value);
@@ -60,7 +145,7 @@ fn substitute(argument: &str, values: &Placeholders<'_>) -> OsString {
         }
     }
     out.push(rest);
-    out
+    Ok(out)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,13 +213,24 @@ fn is_executable(path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn values<'a>(work_dir: &'a Path, job_id: &'a str) -> Placeholders<'a> {
+    fn values<'a>(
+        work_dir: &'a Path,
+        job_id: &'a str,
+        parameters: &'a BTreeMap<String, serde_json::Value>,
+    ) -> Placeholders<'a> {
         Placeholders {
-            manifest: Path::new("/w/job/attempt-1/manifest.json"),
-            output_dir: Path::new("/w/job/attempt-1/output"),
+            manifest: OsStr::new("/w/job/attempt-1/manifest.json"),
+            output_dir: Some(OsStr::new("/w/job/attempt-1/output")),
+            input_dir: Some(OsStr::new("/w/job/attempt-1/inputs")),
             job_id,
-            work_dir,
+            work_dir: Some(work_dir.as_os_str()),
+            parameters: Some(parameters),
         }
+    }
+
+    fn no_parameters() -> &'static BTreeMap<String, serde_json::Value> {
+        static EMPTY: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        &EMPTY
     }
 
     fn strings(args: Vec<OsString>) -> Vec<String> {
@@ -152,7 +248,11 @@ mod tests {
             "{job_id}",
         ]
         .map(String::from);
-        let args = arguments(&template, &values(Path::new("/w/job/attempt-1"), "abc"));
+        let args = arguments(
+            &template,
+            &values(Path::new("/w/job/attempt-1"), "abc", no_parameters()),
+        )
+        .unwrap();
         assert_eq!(
             strings(args),
             [
@@ -168,7 +268,13 @@ mod tests {
     fn a_value_with_spaces_semicolons_and_substitutions_stays_one_literal_argument() {
         let hostile = "a b; rm -rf / $(reboot) `id` {job_id}";
         let template = ["{work_dir}", "{job_id}"].map(String::from);
-        let args = strings(arguments(&template, &values(Path::new(hostile), hostile)));
+        let args = strings(
+            arguments(
+                &template,
+                &values(Path::new(hostile), hostile, no_parameters()),
+            )
+            .unwrap(),
+        );
         assert_eq!(
             args,
             [hostile, hostile],
@@ -179,8 +285,78 @@ mod tests {
     #[test]
     fn unknown_and_unclosed_braces_stay_as_written() {
         let template = [r#"{"a": 1}"#, "{nope}", "{job_id", "x{}y"].map(String::from);
-        let args = strings(arguments(&template, &values(Path::new("/w"), "abc")));
+        let args = strings(
+            arguments(&template, &values(Path::new("/w"), "abc", no_parameters())).unwrap(),
+        );
         assert_eq!(args, [r#"{"a": 1}"#, "{nope}", "{job_id", "x{}y"]);
+    }
+
+    #[test]
+    fn parameters_fill_arguments_as_single_literal_values() {
+        let parameters = BTreeMap::from([
+            ("tile".to_owned(), serde_json::json!("T32TLR; rm -rf /")),
+            ("resolution".to_owned(), serde_json::json!(20)),
+            ("dry".to_owned(), serde_json::json!(false)),
+        ]);
+        let template = [
+            "--tile={parameters.tile}",
+            "{parameters.resolution}",
+            "{parameters.dry}",
+            "{input_dir}",
+        ]
+        .map(String::from);
+        let args =
+            strings(arguments(&template, &values(Path::new("/w"), "abc", &parameters)).unwrap());
+        assert_eq!(
+            args,
+            [
+                "--tile=T32TLR; rm -rf /",
+                "20",
+                "false",
+                "/w/job/attempt-1/inputs"
+            ]
+        );
+    }
+
+    #[test]
+    fn parameters_that_could_become_options_or_garbage_are_refused() {
+        let parameters = BTreeMap::from([
+            (
+                "option".to_owned(),
+                serde_json::json!("--delete-everything"),
+            ),
+            ("newline".to_owned(), serde_json::json!("a\nb")),
+            ("nul".to_owned(), serde_json::json!("a\u{0}b")),
+            ("long".to_owned(), serde_json::json!("x".repeat(5000))),
+            ("list".to_owned(), serde_json::json!(["a"])),
+        ]);
+        let cases = [
+            ("{parameters.option}", "starts with '-'"),
+            ("{parameters.newline}", "control character"),
+            ("{parameters.nul}", "control character"),
+            ("{parameters.long}", "5000 bytes long"),
+            ("{parameters.list}", "not a string, number or boolean"),
+            (
+                "{parameters.missing}",
+                "the job has no parameter \"missing\"",
+            ),
+        ];
+        for (argument, reason) in cases {
+            let error = arguments(
+                &[argument.to_owned()],
+                &values(Path::new("/w"), "abc", &parameters),
+            )
+            .unwrap_err();
+            assert_eq!(error.argument, argument);
+            assert!(error.reason.contains(reason), "{argument}: {error}");
+        }
+        // After a prefix a leading '-' is part of the value, not an option.
+        let args = arguments(
+            &["--name={parameters.option}".to_owned()],
+            &values(Path::new("/w"), "abc", &parameters),
+        )
+        .unwrap();
+        assert_eq!(strings(args), ["--name=--delete-everything"]);
     }
 
     fn executable(dir: &Path, name: &str) -> PathBuf {

@@ -12,11 +12,13 @@ use nrt_s3::S3Config;
 use nrt_telemetry::TelemetryConfig;
 use serde::Deserialize;
 
+use crate::backend::{docker::DockerConfig, kubernetes::KubernetesConfig, nomad::NomadConfig};
+
 const DEFAULTS: &str = r#"
 outputs_bucket = "nrt-outputs"
 registry_file = "/etc/nrt-mesh/processors.toml"
 work_dir = "/tmp/nrt-mesh/processor-launcher"
-concurrency = 4
+concurrency = 64
 lease_secs = 30
 drain_timeout_secs = 25
 
@@ -52,14 +54,28 @@ pub struct Config {
     pub registry_file: PathBuf,
     /// Per job and attempt a directory `<work_dir>/<job_id>/attempt-<n>/`; absolute.
     pub work_dir: PathBuf,
-    /// Job requests handled at once by this replica (each processor also has its own limit).
+    /// Job requests handled at once by this replica, running or waiting for a slot (the
+    /// registry's per-processor limits and `global_concurrency` hold across replicas).
     pub concurrency: usize,
+    /// Jobs running at once across every replica, whatever their processor; none when absent.
+    #[serde(default)]
+    pub global_concurrency: Option<usize>,
     /// How long a claim on a job lasts without renewal; renewed every third of it. A launcher
     /// that dies is taken over this long after its last renewal.
     pub lease_secs: u64,
     /// On shutdown, how long running jobs may take to finish before they are killed and handed
     /// back (keep it below the orchestrator's grace period).
     pub drain_timeout_secs: u64,
+    /// The Docker engine, for processors with `backend = "docker"`.
+    #[serde(default)]
+    pub docker: DockerConfig,
+    /// The cluster and namespace, for processors with `backend = "kubernetes"`.
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    /// The Nomad agent, for processors with `backend = "nomad"`; the token also comes from
+    /// `NOMAD_TOKEN`.
+    #[serde(default)]
+    pub nomad: NomadConfig,
 }
 
 impl Config {
@@ -96,6 +112,12 @@ impl Config {
         }
         if self.concurrency == 0 {
             return Err(ConfigError::invalid("concurrency", "must be at least 1"));
+        }
+        if self.global_concurrency == Some(0) {
+            return Err(ConfigError::invalid(
+                "global_concurrency",
+                "must be at least 1 (leave it out for no global limit)",
+            ));
         }
         if self.lease_secs < 3 {
             return Err(ConfigError::invalid(

@@ -24,6 +24,12 @@ pub enum Error {
         #[source]
         source: S3Error,
     },
+    #[error("cannot set up the {backend} backend, which processors of the registry use")]
+    BackendSetup {
+        backend: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("could not serve the health endpoints")]
     Health(#[source] std::io::Error),
     #[error(transparent)]
@@ -74,6 +80,15 @@ pub enum Error {
     },
     #[error("the record of job {job_id} kept changing while this launcher decided")]
     Contended { job_id: String },
+    #[error(
+        "job {job_id} runs on the {backend} backend, which this launcher is not configured for"
+    )]
+    NoBackend {
+        job_id: String,
+        backend: &'static str,
+    },
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
 }
 
 impl Error {
@@ -85,6 +100,7 @@ impl Error {
             Self::Store(error) => error.is_transient(),
             Self::Publish { source, .. } => source.is_transient(),
             Self::Held { .. } | Self::RetryScheduled { .. } | Self::Contended { .. } => true,
+            Self::Backend(error) => error.transient,
             _ => false,
         }
     }

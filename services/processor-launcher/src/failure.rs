@@ -29,22 +29,15 @@ impl Launcher {
         tracing::warn!(job_id = %request.job_id, %previous, attempt = found.record.attempt, "Lease expired; taking the job over.");
         let now = Utc::now();
         let mut record = found.record.moved_to(JobState::Failed, now)?;
-        record.owner = Some(self.next_owner());
-        record.lease_expires_at = Some(now + self.lease);
-        record.request_sequence = sequence;
         record.finished_at = Some(now);
-        record.last_error = Some(AttemptError {
-            reason: format!(
-                "launcher {previous} stopped renewing its lease during attempt {} (it died or lost NATS)",
-                found.record.attempt
-            ),
-            exit_code: None,
-            log_tail: Vec::new(),
-        });
-        let Some(revision) = self.store.update(&record, found.revision).await? else {
+        record.last_error = Some(AttemptError::because(format!(
+            "launcher {previous} stopped renewing its lease during attempt {} (it died or lost NATS)",
+            found.record.attempt
+        )));
+        let Some(claim) = self.claim(record, found.revision, sequence, now).await? else {
             return Ok(Step::Again);
         };
-        let failed = Versioned { record, revision };
+        let failed = claim.current().await;
         self.settle(failed, request, processor, sequence, Duration::ZERO)
             .await
     }
@@ -59,7 +52,7 @@ impl Launcher {
         delay: Duration,
     ) -> Result<Step, Error> {
         let attempt = failed.record.attempt;
-        let will_retry = attempt < processor.max_attempts;
+        let will_retry = failed.record.may_retry(processor.max_attempts);
         let event = outcome::failed(request, &failed.record, will_retry);
         tracing::warn!(job_id = %request.job_id, attempt, will_retry, reason = %event.reason, "Attempt failed.");
         outcome::publish(&self.publisher, event).await?;

@@ -26,7 +26,9 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
         Duration::from_secs(30),
         Duration::from_secs(60),
     ],
-    max_ack_pending: 1000,
+    // Every running job holds its request unacknowledged: this bounds the jobs in flight across
+    // all replicas (a grid production runs 10,000 at once).
+    max_ack_pending: 20_000,
 };
 
 pub struct RequestHandler {

@@ -11,20 +11,21 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use nrt_events::JobRequested;
 use nrt_nats::Publisher;
-use nrt_registry::{Processor, ProcessorRegistry};
+use nrt_registry::{Backend, Processor, ProcessorRegistry};
 use nrt_s3::aws_sdk_s3::Client;
-use tokio::sync::Semaphore;
 
 use crate::{
     Error,
+    backend::ContainerBackend,
     claim::Claim,
     command::ProgramSearch,
     decision::{Decision, decide},
     outcome,
     record::{JobRecord, JobState},
+    slots::{Limit, SlotGuard, Slots},
     store::{JobStore, Versioned},
 };
 
@@ -51,10 +52,15 @@ pub struct Launcher {
     pub(crate) programs: ProgramSearch,
     pub(crate) work_dir: PathBuf,
     pub(crate) lease: Duration,
+    /// Downloads inputs with an `href`.
+    pub(crate) http: reqwest::Client,
+    /// The container backends the registry's processors use.
+    backends: BTreeMap<Backend, Arc<dyn ContainerBackend>>,
+    slots: Slots,
+    /// Jobs running at once across every replica, whatever their processor.
+    global_limit: Option<Limit>,
     instance: String,
     claims: AtomicU64,
-    /// Per processor, the registry's limit on jobs running at once on this replica.
-    slots: BTreeMap<String, Arc<Semaphore>>,
 }
 
 /// What [`Launcher::new`] takes.
@@ -67,20 +73,16 @@ pub struct LauncherParts {
     pub programs: ProgramSearch,
     pub work_dir: PathBuf,
     pub lease: Duration,
+    pub http: reqwest::Client,
+    pub backends: BTreeMap<Backend, Arc<dyn ContainerBackend>>,
+    pub slots: Slots,
+    pub global_limit: Option<usize>,
     /// Names this replica in job records' `owner`.
     pub instance: String,
 }
 
 impl Launcher {
     pub fn new(parts: LauncherParts) -> Self {
-        let slots = parts
-            .registry
-            .processors()
-            .map(|processor| {
-                let slots = Arc::new(Semaphore::new(processor.concurrency));
-                (processor.name.clone(), slots)
-            })
-            .collect();
         Self {
             store: parts.store,
             publisher: parts.publisher,
@@ -90,9 +92,12 @@ impl Launcher {
             programs: parts.programs,
             work_dir: parts.work_dir,
             lease: parts.lease,
+            http: parts.http,
+            backends: parts.backends,
+            slots: parts.slots,
+            global_limit: parts.global_limit.map(Limit::global),
             instance: parts.instance,
             claims: AtomicU64::new(0),
-            slots,
         }
     }
 
@@ -145,6 +150,9 @@ impl Launcher {
                     self.claim_and_run(found, request, processor, sequence)
                         .await?
                 }
+                (Decision::TakeOver, Some(found)) if processor.backend != Backend::Local => {
+                    self.adopt(found, request, processor, sequence).await?
+                }
                 (Decision::TakeOver, Some(found)) => {
                     self.take_over(found, request, processor, sequence).await?
                 }
@@ -191,7 +199,8 @@ impl Launcher {
         Ok(processor)
     }
 
-    /// Claims the next attempt (waiting first for a free slot of the processor) and runs it.
+    /// Claims the next attempt (waiting first for a free slot of the processor and the global
+    /// limit) and runs it.
     async fn claim_and_run(
         &self,
         found: Versioned,
@@ -199,27 +208,110 @@ impl Launcher {
         processor: &Processor,
         sequence: u64,
     ) -> Result<Step, Error> {
-        let slots = self.slots[&processor.name].clone();
-        let _slot = slots.acquire_owned().await.expect("never closed");
+        let _slots = self.take_slots(request, processor).await;
+        // The record may have moved while this waited for a slot.
+        let Some(found) = self
+            .store
+            .get(&request.job_id)
+            .await?
+            .filter(|now| now.revision == found.revision)
+        else {
+            return Ok(Step::Again);
+        };
         let now = Utc::now();
         let mut record = found.record.moved_to(JobState::Launching, now)?;
         record.attempt += 1;
-        record.owner = Some(self.next_owner());
-        record.lease_expires_at = Some(now + self.lease);
-        record.request_sequence = sequence;
         record.retry_at = None;
         record.started_at = None;
         record.finished_at = None;
-        let Some(revision) = self.store.update(&record, found.revision).await? else {
+        record.backend_job = None;
+        let Some(claim) = self.claim(record, found.revision, sequence, now).await? else {
             return Ok(Step::Again);
         };
-        tracing::info!(job_id = %request.job_id, attempt = record.attempt, "Job claimed.");
-        let claim = Claim::new(
-            self.store.clone(),
-            Versioned { record, revision },
-            self.lease,
-        );
-        self.run_attempt(&claim, request, processor, sequence).await
+        tracing::info!(job_id = %request.job_id, attempt = found.record.attempt + 1, "Job claimed.");
+        self.run_claimed(&claim, request, processor, sequence).await
+    }
+
+    /// Writes `record` as this launcher's claim on the job (its owner, lease and owning
+    /// message) by compare-and-set over `revision`; `None` when the record moved first.
+    pub(crate) async fn claim(
+        &self,
+        mut record: JobRecord,
+        revision: u64,
+        sequence: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claim>, Error> {
+        record.owner = Some(self.next_owner());
+        record.lease_expires_at = Some(now + self.lease);
+        record.request_sequence = sequence;
+        let Some(revision) = self.store.update(&record, revision).await? else {
+            return Ok(None);
+        };
+        let claimed = Versioned { record, revision };
+        Ok(Some(Claim::new(self.store.clone(), claimed, self.lease)))
+    }
+
+    /// A container job whose launcher died: claim it as it is (no attempt is spent) and watch
+    /// its container, or launch it when the launcher died before the container was created.
+    async fn adopt(
+        &self,
+        found: Versioned,
+        request: &JobRequested,
+        processor: &Processor,
+        sequence: u64,
+    ) -> Result<Step, Error> {
+        let _slots = self.take_slots(request, processor).await;
+        let previous = found.record.owner.clone().unwrap_or_default();
+        let now = Utc::now();
+        let record = found.record.moved_to(found.record.state, now)?;
+        let Some(claim) = self.claim(record, found.revision, sequence, now).await? else {
+            return Ok(Step::Again);
+        };
+        tracing::warn!(job_id = %request.job_id, %previous, attempt = found.record.attempt, state = %found.record.state, "Lease expired; adopting the job.");
+        self.run_claimed(&claim, request, processor, sequence).await
+    }
+
+    async fn run_claimed(
+        &self,
+        claim: &Claim,
+        request: &JobRequested,
+        processor: &Processor,
+        sequence: u64,
+    ) -> Result<Step, Error> {
+        match processor.backend {
+            Backend::Local => self.run_attempt(claim, request, processor, sequence).await,
+            kind => {
+                let backend =
+                    self.backends
+                        .get(&kind)
+                        .cloned()
+                        .ok_or_else(|| Error::NoBackend {
+                            job_id: request.job_id.clone(),
+                            backend: kind.as_str(),
+                        })?;
+                self.run_in_container(claim, request, processor, sequence, &backend)
+                    .await
+            }
+        }
+    }
+
+    /// A slot of the processor's limit, then one of the global limit: always in this order, so
+    /// two jobs never hold one each of what the other waits for.
+    async fn take_slots(&self, request: &JobRequested, processor: &Processor) -> Vec<SlotGuard> {
+        let owner = format!("{}#slots", self.instance);
+        let mut held = vec![
+            self.slots
+                .acquire(
+                    &Limit::processor(&processor.name, processor.concurrency),
+                    &request.job_id,
+                    &owner,
+                )
+                .await,
+        ];
+        if let Some(global) = &self.global_limit {
+            held.push(self.slots.acquire(global, &request.job_id, &owner).await);
+        }
+        held
     }
 
     pub(crate) fn next_owner(&self) -> String {

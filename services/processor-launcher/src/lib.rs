@@ -6,28 +6,35 @@
 //! `jobs.started/succeeded/failed/dead.<processor>`.
 
 mod attempt;
+pub mod backend;
 mod claim;
 mod command;
 pub mod config;
+mod container;
 pub mod decision;
 mod error;
 mod failure;
+mod inputs;
 mod jetstream;
 mod launcher;
 pub mod manifest;
-mod outcome;
+pub mod outcome;
 mod process;
 pub mod record;
+mod slots;
 mod staging;
-mod store;
+pub mod store;
 mod workspace;
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
-use nrt_events::streams::KV_JOBS;
+use nrt_events::streams::{KV_JOBS, KV_LAUNCHER_SLOTS};
 use nrt_nats::{Mesh, ensure_consumer, run_consumer};
-use nrt_registry::ProcessorRegistry;
-use nrt_runtime::{HealthServer, Readiness, Shutdown};
+use nrt_registry::{Backend, ProcessorRegistry};
+use nrt_runtime::{HealthServer, Readiness, Secret, Shutdown};
 
 pub use config::Config;
 pub use error::Error;
@@ -36,9 +43,13 @@ pub use manifest::JobManifest;
 pub use record::{JobRecord, JobState};
 
 use crate::{
+    backend::{
+        ContainerBackend, docker::DockerBackend, kubernetes::KubernetesBackend, nomad::NomadBackend,
+    },
     command::ProgramSearch,
     jetstream::RequestHandler,
     launcher::{Launcher, LauncherParts},
+    slots::Slots,
     store::JobStore,
 };
 
@@ -79,6 +90,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
         () = shutdown.requested() => return Ok(()),
     };
     let jobs = mesh.key_value(KV_JOBS).await?;
+    let slots = Slots::new(mesh.key_value(KV_LAUNCHER_SLOTS).await?, config.lease());
     let consumer = ensure_consumer(&mesh.js, &CONSUMER).await?;
 
     let programs = ProgramSearch {
@@ -88,6 +100,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
             .and_then(|exe| exe.parent().map(ToOwned::to_owned)),
         path: std::env::var_os("PATH"),
     };
+    let backends = connect_backends(&registry, &config).await?;
     let instance = instance_id();
     tracing::info!(%instance, "Launcher ready.");
     let launcher = Launcher::new(LauncherParts {
@@ -99,6 +112,10 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
         programs,
         work_dir: config.work_dir.clone(),
         lease: config.lease(),
+        http: reqwest::Client::new(),
+        backends,
+        slots,
+        global_limit: config.global_concurrency,
         instance,
     });
     let mut options = mesh.consumer_options(config.concurrency);
@@ -112,6 +129,47 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
     )
     .await?;
     Ok(())
+}
+
+/// A client for each container backend the registry's processors use, and none for the others
+/// (a Docker socket that does not exist is no error for a launcher that never runs Docker).
+async fn connect_backends(
+    registry: &ProcessorRegistry,
+    config: &Config,
+) -> Result<BTreeMap<Backend, Arc<dyn ContainerBackend>>, Error> {
+    let used: BTreeSet<Backend> = registry
+        .processors()
+        .map(|processor| processor.backend)
+        .filter(|backend| *backend != Backend::Local)
+        .collect();
+    let mut backends: BTreeMap<Backend, Arc<dyn ContainerBackend>> = BTreeMap::new();
+    for kind in used {
+        let setup = |source: Box<dyn std::error::Error + Send + Sync>| Error::BackendSetup {
+            backend: kind.as_str(),
+            source,
+        };
+        let backend: Arc<dyn ContainerBackend> = match kind {
+            Backend::Docker => Arc::new(
+                DockerBackend::connect(&config.docker).map_err(|error| setup(error.into()))?,
+            ),
+            Backend::Kubernetes => Arc::new(
+                KubernetesBackend::connect(config.kubernetes.clone())
+                    .await
+                    .map_err(|error| setup(error.into()))?,
+            ),
+            Backend::Nomad => {
+                let mut nomad = config.nomad.clone();
+                if nomad.token.is_none() {
+                    nomad.token = std::env::var("NOMAD_TOKEN").ok().map(Secret::new);
+                }
+                Arc::new(NomadBackend::new(nomad).map_err(|error| setup(error.into()))?)
+            }
+            Backend::Local => unreachable!("filtered out above"),
+        };
+        tracing::info!(backend = kind.as_str(), "Container backend ready.");
+        backends.insert(kind, backend);
+    }
+    Ok(backends)
 }
 
 /// Names this process in job records: host, pid and a start-time suffix, so a restarted

@@ -6,22 +6,21 @@ use nrt_events::{
     Alert, EventData, JobDead, JobFailed, JobRequested, JobStarted, JobSucceeded, Severity,
 };
 use nrt_nats::Publisher;
+use nrt_registry::Backend;
 
 use crate::{
     Error, SERVICE,
     record::{AttemptError, JobRecord, JobState},
 };
 
-/// What the local backend reports as `JobStarted.backend`.
-pub const BACKEND: &str = "local";
-
-pub fn started(request: &JobRequested, record: &JobRecord) -> JobStarted {
+/// `backend` is where the attempt runs: `local`, `docker`, `kubernetes` or `nomad`.
+pub fn started(request: &JobRequested, record: &JobRecord, backend: Backend) -> JobStarted {
     JobStarted {
         job_id: request.job_id.clone(),
         processor: request.processor.clone(),
         processor_version: request.processor_version.clone(),
         attempt: record.attempt,
-        backend: BACKEND.into(),
+        backend: backend.as_str().into(),
         input_keys: input_keys(request),
         started_at: record.started_at.unwrap_or(record.updated_at),
     }
@@ -58,11 +57,18 @@ pub fn failed(request: &JobRequested, record: &JobRecord, will_retry: bool) -> J
     }
 }
 
+/// The dead job's event and its alert: critical when its attempts ran out, a warning when an
+/// operator cancelled it (someone knows already; the people waiting for its products do not).
 pub fn dead(request: &JobRequested, record: &JobRecord) -> (JobDead, Alert) {
     let reason = last_error(record).reason;
+    let (severity, kind) = if record.cancelled {
+        (Severity::Warning, "job-cancelled")
+    } else {
+        (Severity::Critical, "job-dead")
+    };
     let alert = Alert {
-        severity: Severity::Critical,
-        kind: "job-dead".into(),
+        severity,
+        kind: kind.into(),
         service: SERVICE.into(),
         message: format!(
             "Job {} of processor {} {} is dead after {} attempts: {reason}",
@@ -115,11 +121,10 @@ pub async fn publish<T: EventData>(publisher: &Publisher, event: T) -> Result<()
 }
 
 fn last_error(record: &JobRecord) -> AttemptError {
-    record.last_error.clone().unwrap_or(AttemptError {
-        reason: "the attempt failed without a recorded reason".into(),
-        exit_code: None,
-        log_tail: Vec::new(),
-    })
+    record
+        .last_error
+        .clone()
+        .unwrap_or_else(|| AttemptError::because("the attempt failed without a recorded reason"))
 }
 
 fn input_keys(request: &JobRequested) -> Vec<String> {

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use nrt_events::JobOutput;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendJob;
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,7 +23,7 @@ pub enum JobState {
     Retrying,
     /// Outputs are in S3. Terminal.
     Succeeded,
-    /// Attempts used up. Terminal until an operator relaunches it.
+    /// Attempts used up, or cancelled by an operator. Terminal until an operator relaunches it.
     Dead,
 }
 
@@ -42,14 +44,16 @@ impl JobState {
         matches!(self, Self::Succeeded | Self::Dead)
     }
 
-    /// Whether a record may move from `self` to `next`. `Running → Running` is a lease renewal;
+    /// Whether a record may move from `self` to `next`. `Running → Running` is a lease renewal
+    /// (or a container adopted by another launcher), `Launching → Launching` the adoption of a
+    /// launch whose launcher died;
     /// `Dead → Requested` is an operator's relaunch (`nrtmesh retry`).
     pub fn can_move_to(self, next: JobState) -> bool {
         use JobState::*;
         matches!(
             (self, next),
             (Requested, Launching)
-                | (Launching, Running | Failed)
+                | (Launching, Launching | Running | Failed)
                 | (Running, Running | Succeeded | Failed)
                 | (Failed, Retrying | Dead)
                 | (Retrying, Launching)
@@ -71,6 +75,17 @@ pub struct AttemptError {
     pub exit_code: Option<i32>,
     /// The last lines the processor wrote to stderr.
     pub log_tail: Vec<String>,
+}
+
+impl AttemptError {
+    /// A failure with only a reason: no exit code, no log.
+    pub fn because(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            exit_code: None,
+            log_tail: Vec::new(),
+        }
+    }
 }
 
 /// The value stored under the job id in the `jobs` bucket (JSON).
@@ -103,6 +118,16 @@ pub struct JobRecord {
     pub outputs: Vec<JobOutput>,
     /// The processor's sidecar, once succeeded.
     pub metadata: Option<serde_json::Value>,
+    /// The current (or last) attempt's container on a Docker, Kubernetes or Nomad backend, once
+    /// created: what a launcher taking the job over watches instead of starting another.
+    #[serde(default)]
+    pub backend_job: Option<BackendJob>,
+    /// Dead because an operator cancelled it (`nrtmesh cancel`), not because attempts ran out.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// Attempts made before the last operator relaunch: the retry budget counts from here.
+    #[serde(default)]
+    pub relaunched_after: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +164,52 @@ impl JobRecord {
             last_error: None,
             outputs: Vec::new(),
             metadata: None,
+            backend_job: None,
+            cancelled: false,
+            relaunched_after: 0,
         }
+    }
+
+    /// Whether the processor's `max_attempts` allow another attempt after the current one
+    /// (counting since the last operator relaunch).
+    pub fn may_retry(&self, max_attempts: u32) -> bool {
+        self.attempt.saturating_sub(self.relaunched_after) < max_attempts
+    }
+
+    /// The record cancelled by an operator: dead from any state but a terminal one, with
+    /// `reason`. The launcher holding it loses its next compare-and-set and stops the attempt.
+    pub fn cancelled(&self, reason: &str, now: DateTime<Utc>) -> Result<Self, IllegalTransition> {
+        if self.state.is_terminal() {
+            return Err(IllegalTransition {
+                job_id: self.job_id.clone(),
+                from: self.state,
+                to: JobState::Dead,
+            });
+        }
+        Ok(Self {
+            state: JobState::Dead,
+            updated_at: now,
+            finished_at: Some(now),
+            owner: None,
+            lease_expires_at: None,
+            retry_at: None,
+            cancelled: true,
+            last_error: Some(AttemptError::because(format!(
+                "cancelled by an operator: {reason}"
+            ))),
+            ..self.clone()
+        })
+    }
+
+    /// A dead job relaunched by an operator (`nrtmesh retry`): requested again, with a fresh
+    /// retry budget. Attempt numbers go on counting, so the new attempts get new names.
+    pub fn relaunched(&self, now: DateTime<Utc>) -> Result<Self, IllegalTransition> {
+        let mut record = self.moved_to(JobState::Requested, now)?;
+        record.relaunched_after = self.attempt;
+        record.cancelled = false;
+        record.finished_at = None;
+        record.backend_job = None;
+        Ok(record)
     }
 
     /// The record moved to `next`, or why it may not move.
@@ -183,6 +253,7 @@ mod tests {
         use JobState::*;
         let legal = [
             (Requested, Launching),
+            (Launching, Launching),
             (Launching, Running),
             (Launching, Failed),
             (Running, Running),
@@ -222,6 +293,94 @@ mod tests {
         let launching = record.moved_to(JobState::Launching, Utc::now()).unwrap();
         assert_eq!(launching.state, JobState::Launching);
         assert_eq!(launching.request_sequence, 7);
+    }
+
+    #[test]
+    fn a_cancel_kills_any_live_state_but_never_a_finished_job() {
+        let now = Utc::now();
+        let requested = JobRecord::requested("abc", "footprint", "1.0.0", 7, now);
+        for state in [
+            JobState::Requested,
+            JobState::Launching,
+            JobState::Running,
+            JobState::Failed,
+            JobState::Retrying,
+        ] {
+            let record = JobRecord {
+                state,
+                owner: Some("a#1".into()),
+                lease_expires_at: Some(now),
+                ..requested.clone()
+            };
+            let cancelled = record.cancelled("wrong inputs", now).unwrap();
+            assert_eq!(cancelled.state, JobState::Dead);
+            assert!(cancelled.cancelled);
+            assert_eq!(cancelled.owner, None);
+            assert_eq!(
+                cancelled.last_error.unwrap().reason,
+                "cancelled by an operator: wrong inputs"
+            );
+        }
+        for state in [JobState::Succeeded, JobState::Dead] {
+            let record = JobRecord {
+                state,
+                ..requested.clone()
+            };
+            assert!(record.cancelled("late", now).is_err(), "{state}");
+        }
+    }
+
+    #[test]
+    fn a_relaunch_gives_a_fresh_retry_budget_and_keeps_counting_attempts() {
+        let now = Utc::now();
+        let dead = JobRecord {
+            state: JobState::Dead,
+            attempt: 3,
+            cancelled: true,
+            ..JobRecord::requested("abc", "footprint", "1.0.0", 7, now)
+        };
+        assert!(!dead.may_retry(3));
+        let again = dead.relaunched(now).unwrap();
+        assert_eq!(again.state, JobState::Requested);
+        assert_eq!(again.attempt, 3, "the next attempt is number 4");
+        assert!(!again.cancelled);
+        assert!(
+            JobRecord {
+                attempt: 5,
+                ..again.clone()
+            }
+            .may_retry(3)
+        );
+        assert!(
+            !JobRecord {
+                attempt: 6,
+                ..again
+            }
+            .may_retry(3)
+        );
+        let running = JobRecord {
+            state: JobState::Running,
+            ..dead
+        };
+        assert!(running.relaunched(now).is_err());
+    }
+
+    #[test]
+    fn a_record_written_before_backends_existed_still_reads() {
+        let mut json = serde_json::to_value(JobRecord::requested(
+            "abc",
+            "footprint",
+            "1.0.0",
+            7,
+            Utc::now(),
+        ))
+        .unwrap();
+        let object = json.as_object_mut().unwrap();
+        for field in ["backend_job", "cancelled", "relaunched_after"] {
+            object.remove(field);
+        }
+        let record: JobRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(record.relaunched_after, 0);
     }
 
     #[test]

@@ -124,6 +124,41 @@ pub async fn stage_outputs(
     Ok(outputs)
 }
 
+/// The outputs a remote processor (Kubernetes, Nomad) wrote under `output_prefix` itself: each
+/// object's name checked as for a local output, its SHA-256 computed from its content (a
+/// processor's own claim is not trusted); the sidecar, if one is there, parsed.
+pub async fn collect_stored_outputs(
+    client: &Client,
+    bucket: &str,
+    output_prefix: &str,
+) -> Result<(Vec<JobOutput>, Option<serde_json::Value>), StagingError> {
+    let mut outputs = Vec::new();
+    let mut metadata = None;
+    for object in nrt_s3::list_objects(client, bucket, output_prefix).await? {
+        let relative = object.key[output_prefix.len()..].to_owned();
+        validate_key(&relative).map_err(|source| StagingError::UnsafeName {
+            name: relative.clone(),
+            source,
+        })?;
+        if relative == SIDECAR {
+            let content = nrt_s3::get_bytes(client, bucket, &object.key)
+                .await?
+                .unwrap_or_default();
+            metadata = Some(serde_json::from_slice(&content).map_err(StagingError::Sidecar)?);
+        }
+        let (size, sha256) = nrt_s3::content_digest(client, bucket, &object.key).await?;
+        outputs.push(JobOutput {
+            media_type: Some(media_type(&relative).to_owned()),
+            path: relative,
+            bucket: bucket.to_owned(),
+            key: object.key,
+            size,
+            sha256,
+        });
+    }
+    Ok((outputs, metadata))
+}
+
 /// Uploads an attempt's stdout and stderr to `<prefix>logs/attempt-<n>/`.
 pub async fn stage_logs(
     client: &Client,

@@ -1,5 +1,5 @@
 //! An attempt's working directory: `<work_dir>/<job_id>/attempt-<n>/` with `manifest.json`,
-//! `output/`, and the process's `stdout.txt` and `stderr.txt`.
+//! `inputs/` (staged inputs), `output/`, and the process's `stdout.txt` and `stderr.txt`.
 
 use std::{
     io::{Read, Seek, SeekFrom},
@@ -15,6 +15,7 @@ pub const LOG_TAIL_LINES: usize = 20;
 pub struct AttemptDir {
     pub root: PathBuf,
     pub manifest: PathBuf,
+    pub inputs: PathBuf,
     pub output: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
@@ -26,6 +27,7 @@ impl AttemptDir {
         let root = work_dir.join(job_id).join(format!("attempt-{attempt}"));
         Self {
             manifest: root.join("manifest.json"),
+            inputs: root.join("inputs"),
             output: root.join("output"),
             stdout: root.join("stdout.txt"),
             stderr: root.join("stderr.txt"),
@@ -33,16 +35,29 @@ impl AttemptDir {
         }
     }
 
-    /// Creates the directory afresh (a leftover of a crashed launcher is removed) and writes the
-    /// manifest.
-    pub fn prepare(&self, manifest: &JobManifest) -> std::io::Result<()> {
+    /// Creates the directory afresh (a leftover of a crashed launcher is removed), with empty
+    /// `inputs/` and `output/`.
+    pub fn create(&self) -> std::io::Result<()> {
         match std::fs::remove_dir_all(&self.root) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
             _ => {}
         }
         std::fs::create_dir_all(&self.output)?;
+        std::fs::create_dir_all(&self.inputs)
+    }
+
+    pub fn write_manifest(&self, manifest: &JobManifest) -> std::io::Result<()> {
         let body = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
         std::fs::write(&self.manifest, body)
+    }
+
+    /// `path` (inside this directory) as a process sees it when the directory is mounted at
+    /// `mount` (a container), or as it is.
+    pub fn seen_at(&self, path: &Path, mount: Option<&Path>) -> PathBuf {
+        match (mount, path.strip_prefix(&self.root)) {
+            (Some(mount), Ok(relative)) => mount.join(relative),
+            _ => path.to_owned(),
+        }
     }
 
     /// The last [`LOG_TAIL_LINES`] lines of stderr (from its last 64 KiB).

@@ -79,10 +79,13 @@ pub const KV_TRIGGER_JOINS: &str = "trigger-joins";
 pub const KV_TRIGGER_INPUTS: &str = "trigger-inputs";
 /// The rules file the triggers run when they read their rules from the mesh (`rules publish`).
 pub const KV_TRIGGER_RULES: &str = "trigger-rules";
+/// The launchers' concurrency slots: `processor.<name>.<n>` and `global.<n>`, each held by one
+/// running job under a lease, so limits hold across replicas.
+pub const KV_LAUNCHER_SLOTS: &str = "launcher-slots";
 /// The key of [`KV_TRIGGER_RULES`] holding the rules text.
 pub const KV_TRIGGER_RULES_KEY: &str = "rules";
 
-pub const ALL_BUCKETS: [BucketDef; 5] = [
+pub const ALL_BUCKETS: [BucketDef; 6] = [
     BucketDef {
         name: KV_INGEST_CURSORS,
         max_age: None,
@@ -103,6 +106,10 @@ pub const ALL_BUCKETS: [BucketDef; 5] = [
     },
     BucketDef {
         name: KV_TRIGGER_RULES,
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_LAUNCHER_SLOTS,
         max_age: None,
     },
 ];

@@ -14,6 +14,6 @@ pub use client::{S3Config, client};
 pub use error::S3Error;
 pub use key::{KeyError, validate_key};
 pub use objects::{
-    ListedObject, StoredObject, ensure_bucket, get_bytes, list_keys, list_objects, put_bytes,
-    put_file,
+    ListedObject, StoredObject, content_digest, ensure_bucket, get_bytes, list_keys, list_objects,
+    put_bytes, put_file,
 };

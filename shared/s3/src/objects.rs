@@ -146,6 +146,36 @@ pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Result<Optio
     Ok(Some(body.into_bytes()))
 }
 
+/// The size and lower-case hex SHA-256 of an object's content, read as a stream (outputs may be
+/// gigabytes).
+pub async fn content_digest(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(u64, String), S3Error> {
+    let response = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|error| S3Error::request("GetObject", bucket, key, error))?;
+    let mut body = response.body;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(|error| S3Error::Request {
+        operation: "GetObject",
+        bucket: bucket.into(),
+        key: key.into(),
+        detail: format!("body interrupted: {error}"),
+        transient: true,
+    })? {
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
 /// An object as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {

@@ -4,7 +4,7 @@
 // Each test file uses part of the harness.
 #![allow(dead_code)]
 
-mod processors;
+pub mod processors;
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
@@ -15,10 +15,14 @@ use nrt_nats::{EventTap, NatsConfig, NatsServer, Publisher, TopologyOptions, app
 use nrt_runtime::{HealthConfig, shutdown};
 use nrt_s3::seaweed::SeaweedServer;
 use nrt_telemetry::TelemetryConfig;
-use processor_launcher::{CONSUMER, Config, JobRecord};
+use processor_launcher::{CONSUMER, Config, JobRecord, backend::kubernetes::KubernetesConfig};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const BUCKET: &str = "outputs";
+/// The registry has Kubernetes processors, so every launcher makes a Kubernetes client: without
+/// a URL it would look for a kubeconfig. Nothing listens here; tests that run Kubernetes jobs
+/// point the launcher at their fake API.
+const NO_KUBERNETES_API: &str = "http://127.0.0.1:9";
 
 pub struct Harness {
     pub nats: NatsServer,
@@ -26,7 +30,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub js: jetstream::Context,
     publisher: Publisher,
-    launcher: Option<(shutdown::Trigger, tokio::task::JoinHandle<()>)>,
+    /// In-process launcher replicas, in start order.
+    launchers: Vec<(shutdown::Trigger, tokio::task::JoinHandle<()>)>,
 }
 
 impl Harness {
@@ -45,7 +50,7 @@ impl Harness {
             seaweed,
             dir,
             js,
-            launcher: None,
+            launchers: Vec::new(),
         }
     }
 
@@ -65,28 +70,91 @@ impl Harness {
             registry_file: self.dir.path().join("processors.toml"),
             work_dir: self.dir.path().join("work"),
             concurrency: 4,
+            global_concurrency: None,
+            docker: Default::default(),
+            kubernetes: KubernetesConfig {
+                api_url: Some(NO_KUBERNETES_API.into()),
+                ..KubernetesConfig::default()
+            },
+            nomad: Default::default(),
             lease_secs: 3,
             drain_timeout_secs: 10,
         }
     }
 
+    /// Starts one more launcher replica in this process.
     pub fn start_launcher(&mut self) {
+        self.start_launcher_with(self.config());
+    }
+
+    pub fn start_launcher_with(&mut self, config: Config) {
         let (stop, shutdown) = shutdown::manual();
-        let task = tokio::spawn(processor_launcher::run(self.config(), shutdown));
+        let task = tokio::spawn(processor_launcher::run(config, shutdown));
         let task = tokio::spawn(async move {
             if let Err(error) = task.await.expect("launcher does not panic") {
                 panic!("launcher stopped: {}", nrt_nats::describe_error(&error));
             }
         });
-        self.launcher = Some((stop, task));
+        self.launchers.push((stop, task));
     }
 
-    /// Stops the launcher and waits for its drain.
+    /// Stops every launcher replica and waits for their drains.
     pub async fn stop_launcher(&mut self) {
-        if let Some((stop, task)) = self.launcher.take() {
+        for (stop, task) in self.launchers.drain(..) {
             stop.trigger();
             task.await.unwrap();
         }
+    }
+
+    /// The configuration as a file for the `processor-launcher` binary.
+    pub fn config_file(&self) -> std::path::PathBuf {
+        let config = self.config();
+        let s3 = &config.s3;
+        let text = format!(
+            r#"outputs_bucket = "{bucket}"
+registry_file = "{registry}"
+work_dir = "{work}"
+lease_secs = {lease}
+drain_timeout_secs = {drain}
+[nats]
+url = "{nats}"
+[telemetry]
+log_filter = "warn"
+log_format = "pretty"
+[health]
+listen = "127.0.0.1:0"
+[s3]
+endpoint = "{endpoint}"
+region = "{region}"
+access_key_id = "{key}"
+secret_access_key = "{secret}"
+[kubernetes]
+api_url = "{kubernetes}"
+"#,
+            bucket = config.outputs_bucket,
+            registry = config.registry_file.display(),
+            work = config.work_dir.display(),
+            lease = config.lease_secs,
+            drain = config.drain_timeout_secs,
+            nats = config.nats.url,
+            endpoint = s3.endpoint.as_deref().unwrap(),
+            region = s3.region,
+            key = s3.access_key_id.as_deref().unwrap(),
+            secret = s3.secret_access_key.as_ref().unwrap().expose(),
+            kubernetes = config.kubernetes.api_url.as_deref().unwrap(),
+        );
+        let path = self.dir.path().join("launcher.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Lines a processor appended to `<name>.log` in the test directory.
+    pub fn log_lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Publishes the request as the trigger does; the stream sequence it got.
@@ -114,6 +182,22 @@ impl Harness {
         let kv = self.js.get_key_value(streams::KV_JOBS).await.unwrap();
         let value = kv.get(job_id).await.unwrap()?;
         Some(serde_json::from_slice(&value).unwrap())
+    }
+
+    /// The job's record once `holds` is true of it.
+    pub async fn record_when(&self, job_id: &str, holds: impl Fn(&JobRecord) -> bool) -> JobRecord {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let record = self.record(job_id).await;
+            if let Some(record) = record.as_ref().filter(|record| holds(record)) {
+                return record.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the record of {job_id} never got there: {record:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until the launcher's consumer has acknowledged everything up to `sequence`.
@@ -211,7 +295,7 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        if let Some((stop, _)) = &self.launcher {
+        for (stop, _) in &self.launchers {
             stop.trigger();
         }
     }
@@ -219,8 +303,12 @@ impl Drop for Harness {
 
 /// The next lifecycle event on a tap of `jobs.>`, skipping requests, decoded as `T`.
 pub async fn next_lifecycle<T: EventData>(tap: &mut EventTap) -> T {
+    next_lifecycle_within(tap, WAIT).await
+}
+
+pub async fn next_lifecycle_within<T: EventData>(tap: &mut EventTap, wait: Duration) -> T {
     loop {
-        let (subject, body) = tap.next_raw(WAIT).await.unwrap();
+        let (subject, body) = tap.next_raw(wait).await.unwrap();
         if subject.starts_with("jobs.requested.") {
             continue;
         }

@@ -1,4 +1,5 @@
-//! The test processors: a registry naming the real `nrt-footprint` and shell scripts.
+//! The test processors: a registry naming the real `nrt-footprint` and shell scripts, and
+//! container processors for the Kubernetes and Nomad backends.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -15,10 +16,27 @@ exec sleep 60"#;
 /// Takes a while, then runs the real processor.
 const SLOW: &str = r#"sleep 2
 exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
+/// Logs its start and end (nanoseconds) around a second of work: concurrency is measured from
+/// the overlaps.
+const SPANNED: &str = r#"echo "start $(date +%s%N) $1" >> "$SPAN_LOG"
+sleep 1
+echo "end $(date +%s%N) $1" >> "$SPAN_LOG""#;
+/// Records its run and pid, works a while, then runs the real processor.
+const CRASHABLE: &str = r#"echo "run $$" >> "$RUN_LOG"
+echo $$ > "$PID_FILE"
+sleep 3
+exec "$FOOTPRINT" --manifest "$NRT_JOB_MANIFEST""#;
+/// Copies what it was given (its arguments, the staged inputs) into its outputs.
+const STAGED: &str = r#"printf '%s\n' "$@" > "$1/arguments.txt"
+ls -A "$2" > "$1/inputs.txt"
+cp "$NRT_JOB_MANIFEST" "$1/manifest-seen.json""#;
 /// Writes a name with a control character and tries to write outside its output directory.
 const UNSAFE_NAMES: &str = r#"printf ok > "$1/good.txt"
 printf x > "$1/../escaped.txt"
 printf x > "$1/bad$(printf '\001')name.txt""#;
+
+/// The image of the processors run on Kubernetes and Nomad, which the tests play themselves.
+pub const CONTAINER_IMAGE: &str = "registry.example/snow-cover:1.0.0";
 
 pub fn write_registry(dir: &Path) {
     let scripts = dir.join("scripts");
@@ -28,6 +46,9 @@ pub fn write_registry(dir: &Path) {
         ("sleeper.sh", SLEEPER),
         ("unsafe-names.sh", UNSAFE_NAMES),
         ("slow.sh", SLOW),
+        ("spanned.sh", SPANNED),
+        ("staged.sh", STAGED),
+        ("crashable.sh", CRASHABLE),
     ] {
         let path = scripts.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -71,9 +92,54 @@ version = "1.0.0"
 command = ["scripts/slow.sh"]
 env = {{ FOOTPRINT = "{footprint}" }}
 
+[processors.limited]
+version = "1.0.0"
+command = ["scripts/spanned.sh", "{{job_id}}"]
+env = {{ SPAN_LOG = "{dir}/spans.log" }}
+concurrency = 2
+
+[processors.crashable]
+version = "1.0.0"
+command = ["scripts/crashable.sh"]
+env = {{ RUN_LOG = "{dir}/crashable.log", PID_FILE = "{dir}/crashable.pid", FOOTPRINT = "{footprint}" }}
+max_attempts = 2
+retry_delays_secs = [1]
+
+[processors.staged]
+version = "1.0.0"
+command = ["scripts/staged.sh", "{{output_dir}}", "{{input_dir}}", "--mode={{parameters.mode}}", "{{parameters.band}}"]
+stage_inputs = true
+max_attempts = 1
+
 [processors.unsafe-names]
 version = "1.0.0"
 command = ["scripts/unsafe-names.sh", "{{output_dir}}"]
+max_attempts = 1
+
+[processors.kube-snow]
+version = "1.0.0"
+image = "{CONTAINER_IMAGE}"
+backend = "kubernetes"
+command = ["snow-cover", "--manifest", "{{manifest}}", "--output", "{{output_dir}}"]
+timeout_secs = 60
+max_attempts = 2
+retry_delays_secs = [1]
+resources = {{ cpu = 0.5, memory_mib = 512 }}
+
+[processors.kube-stuck]
+version = "1.0.0"
+image = "{CONTAINER_IMAGE}"
+backend = "kubernetes"
+command = ["snow-cover", "--manifest", "{{manifest}}"]
+timeout_secs = 2
+max_attempts = 1
+
+[processors.nomad-snow]
+version = "1.0.0"
+image = "{CONTAINER_IMAGE}"
+backend = "nomad"
+command = ["snow-cover", "--manifest", "{{manifest}}", "--job", "{{job_id}}"]
+timeout_secs = 60
 max_attempts = 1
 "#
     );
