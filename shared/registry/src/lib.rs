@@ -92,7 +92,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
             Self::Docker => "docker",
@@ -272,8 +272,14 @@ fn validate(processor: &Processor) -> Result<(), RegistryError> {
         ));
     }
     let resources = &processor.resources;
-    if resources.cpu.is_some_and(|cpu| !(cpu.is_finite() && cpu > 0.0)) {
-        return Err(invalid("resources.cpu", "must be a positive number of cores"));
+    if resources
+        .cpu
+        .is_some_and(|cpu| !(cpu.is_finite() && cpu > 0.0))
+    {
+        return Err(invalid(
+            "resources.cpu",
+            "must be a positive number of cores",
+        ));
     }
     if resources.memory_mib == Some(0) {
         return Err(invalid("resources.memory_mib", "must be positive"));
@@ -370,15 +376,27 @@ mod tests {
             command = ["snow"]
         "#;
         let cases = [
-            ("backend = \"docker\"", "processor snow: image is required by the docker backend"),
+            (
+                "backend = \"docker\"",
+                "processor snow: image is required by the docker backend",
+            ),
             ("image = \" \"", "processor snow: image must name an image"),
             (
                 "image = \"snow:1\"\nbackend = \"nomad\"\nstage_inputs = true",
                 "processor snow: stage_inputs works only with the local and Docker backends",
             ),
-            ("resources = { cpu = 0 }", "processor snow: resources.cpu must be a positive"),
-            ("resources = { memory_mib = 0 }", "processor snow: resources.memory_mib must be positive"),
-            ("nomad_job = \"x\"", "processor snow: nomad_job is only read by the nomad backend"),
+            (
+                "resources = { cpu = 0 }",
+                "processor snow: resources.cpu must be a positive",
+            ),
+            (
+                "resources = { memory_mib = 0 }",
+                "processor snow: resources.memory_mib must be positive",
+            ),
+            (
+                "nomad_job = \"x\"",
+                "processor snow: nomad_job is only read by the nomad backend",
+            ),
         ];
         for (extra, expected) in cases {
             let text = format!("{base}{extra}\n");
