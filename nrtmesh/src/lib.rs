@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod dev;
 pub mod history;
+pub mod jobs;
 pub mod receiver;
 pub mod rules;
 pub mod streams;

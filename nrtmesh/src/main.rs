@@ -68,6 +68,15 @@ enum Command {
         #[command(subcommand)]
         action: RulesAction,
     },
+    /// List the launcher's job records, or show one.
+    Jobs {
+        #[command(subcommand)]
+        action: nrtmesh::jobs::cli::JobsAction,
+    },
+    /// Relaunch a dead job (publishing its request again), or every dead job of a time window.
+    Retry(nrtmesh::jobs::cli::RetryArgs),
+    /// Cancel a live job: it becomes dead, and the launcher holding it stops the attempt.
+    Cancel(nrtmesh::jobs::cli::CancelArgs),
     /// Show the journey of a product (by key) or of the products a job (by id) read.
     Trace {
         id: String,
@@ -221,6 +230,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { action } => rules(action).await,
+        Command::Jobs { action } => nrtmesh::jobs::cli::jobs(action).await,
+        Command::Retry(args) => nrtmesh::jobs::cli::retry(args).await,
+        Command::Cancel(args) => nrtmesh::jobs::cli::cancel(args).await,
         Command::Trace { id, nats_url } => {
             let client = nrt_nats::connect(&NatsConfig::local(nats_url), "nrtmesh").await?;
             let history =
