@@ -30,6 +30,8 @@ const MANIFEST_FILE: &str = "manifest.json";
 const KILL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Nomad reserves CPU in MHz; one core counts as 1 GHz, a conservative share of a current core.
 const MHZ_PER_CORE: f64 = 1000.0;
+/// The least memory Nomad reserves (`api.MinResources`): it refuses a job asking for less.
+const MIN_MEMORY_MB: u64 = 10;
 
 /// The `{"Job": ...}` body of `POST /v1/jobs` registering `job`, the parameterized batch job
 /// whose dispatches run `attempt_template`'s container. The template's command and environment
@@ -129,8 +131,8 @@ fn resources(resources: &Resources) -> Value {
         spec.insert("CPU".into(), json!((cores * MHZ_PER_CORE).ceil() as u64));
     }
     if let Some(mib) = resources.memory_mib {
-        // Nomad's "MB" are MiB.
-        spec.insert("MemoryMB".into(), json!(mib));
+        // Nomad's "MB" are MiB. Below its minimum Nomad refuses the whole job: reserve the minimum.
+        spec.insert("MemoryMB".into(), json!(mib.max(MIN_MEMORY_MB)));
     }
     if resources.gpu > 0 {
         spec.insert(
@@ -275,6 +277,18 @@ mod tests {
         let spec = parameterized_job("nrt-snow", &attempt, &NomadConfig::default());
         let resources = &spec["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"];
         assert_eq!(*resources, json!({ "CPU": 250 }));
+    }
+
+    #[test]
+    fn memory_below_nomads_minimum_reserves_the_minimum() {
+        let mut attempt = attempt();
+        attempt.resources = Resources {
+            memory_mib: Some(4),
+            ..Resources::default()
+        };
+        let spec = parameterized_job("nrt-snow", &attempt, &NomadConfig::default());
+        let resources = &spec["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"];
+        assert_eq!(*resources, json!({ "MemoryMB": 10 }));
     }
 
     #[test]
