@@ -25,6 +25,10 @@ pub enum SeaweedError {
     },
     #[error("SeaweedFS could not bind a port another process took first: {line}")]
     PortTaken { line: String },
+    #[error(
+        "SeaweedFS refuses to store anything: the disk holding its data is nearly full ({line}); free some space"
+    )]
+    DiskFull { line: String },
     #[error("SeaweedFS S3 on port {port} did not answer within {timeout:?}; its log: {log}")]
     NotReady {
         port: u16,
@@ -33,6 +37,11 @@ pub enum SeaweedError {
     },
 }
 
+/// SeaweedFS's default floor is 1% of the disk (2.5 GB of a 250 GB disk), under which every volume
+/// turns read-only; test data needs megabytes, and a shared CI disk may well be that full.
+const TEST_MIN_FREE_SPACE: &str = "256MiB";
+/// A ready server answers the probe's tiny write in milliseconds, even on a loaded CI machine.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCESS_KEY: &str = "nrt-test";
 const SECRET_KEY: &str = "nrt-test-secret";
 const IDENTITIES: &str = r#"{"identities":[{"name":"nrt-test","credentials":[{"accessKey":"nrt-test","secretKey":"nrt-test-secret"}],"actions":["Admin","Read","List","Tagging","Write"]}]}"#;
@@ -56,11 +65,17 @@ impl SeaweedServer {
     /// Starts SeaweedFS, trying again on fresh ports when a port picked as free was taken by
     /// another process before SeaweedFS bound it (tests run in parallel and each start picks eight).
     pub async fn try_start() -> Result<Self, SeaweedError> {
+        Self::try_start_keeping_free(TEST_MIN_FREE_SPACE).await
+    }
+
+    /// As [`Self::try_start`], with SeaweedFS refusing writes once less than `min_free_space`
+    /// (its syntax: `256MiB`, `10GiB`, or a percentage up to 100) is free on the data disk.
+    pub async fn try_start_keeping_free(min_free_space: &str) -> Result<Self, SeaweedError> {
         const ATTEMPTS: usize = 4;
         let binary = find_binary()?;
         let mut attempt = 1;
         loop {
-            match Self::start_once(&binary).await {
+            match Self::start_once(&binary, min_free_space).await {
                 Err(SeaweedError::PortTaken { .. }) if attempt < ATTEMPTS => {
                     tracing::warn!(
                         attempt,
@@ -73,7 +88,7 @@ impl SeaweedServer {
         }
     }
 
-    async fn start_once(binary: &Path) -> Result<Self, SeaweedError> {
+    async fn start_once(binary: &Path, min_free_space: &str) -> Result<Self, SeaweedError> {
         let spawn_error = |source| SeaweedError::Spawn {
             binary: binary.display().to_string(),
             source,
@@ -122,6 +137,7 @@ impl SeaweedServer {
                 "-master.volumeSizeLimitMB=64",
                 "-volume.max=20",
             ])
+            .arg(format!("-volume.minFreeSpace={min_free_space}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -146,29 +162,45 @@ impl SeaweedServer {
         S3Config::local(self.endpoint(), ACCESS_KEY, SECRET_KEY)
     }
 
+    /// Ready means a bucket can be created and written, not merely that the port is open.
+    async fn probe(client: &aws_sdk_s3::Client) -> bool {
+        crate::ensure_bucket(client, "nrt-ready-probe")
+            .await
+            .is_ok()
+            && crate::put_bytes(
+                client,
+                "nrt-ready-probe",
+                "probe",
+                "ok".into(),
+                "text/plain",
+            )
+            .await
+            .is_ok()
+    }
+
     async fn wait_ready(&mut self, log_path: &Path) -> Result<(), SeaweedError> {
         let timeout = Duration::from_secs(60);
         let client = crate::client(&self.config()).await;
         let deadline = tokio::time::Instant::now() + timeout;
-        // Ready means a bucket can be created and written, not merely that the port is open.
         while tokio::time::Instant::now() < deadline {
             // A server that died (a port taken, a bad flag) will never answer: report it now.
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 break;
             }
-            if crate::ensure_bucket(&client, "nrt-ready-probe")
-                .await
-                .is_ok()
-                && crate::put_bytes(
-                    &client,
-                    "nrt-ready-probe",
-                    "probe",
-                    "ok".into(),
-                    "text/plain",
-                )
-                .await
-                .is_ok()
+            // SeaweedFS logs "dir … disk free 0.76% < required 1.00%" and keeps running, unwritable
+            // for as long as the disk stays full.
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            if let Some(line) = log
+                .lines()
+                .find(|line| line.contains("disk free") && line.contains("< required"))
             {
+                return Err(SeaweedError::DiskFull {
+                    line: line.to_owned(),
+                });
+            }
+            // A write to an unwritable SeaweedFS hangs until the S3 client gives up: bounded, so
+            // the log is looked at again well before the deadline.
+            if let Ok(true) = tokio::time::timeout(PROBE_TIMEOUT, Self::probe(&client)).await {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

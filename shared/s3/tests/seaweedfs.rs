@@ -88,3 +88,20 @@ async fn an_unreachable_endpoint_is_transient() {
         .unwrap_err();
     assert!(error.is_transient(), "{error}");
 }
+
+#[tokio::test]
+async fn a_disk_too_full_for_seaweedfs_is_named_instead_of_waiting_out_the_timeout() {
+    // More free space than any disk has: SeaweedFS starts, finds the disk "full" and refuses writes.
+    // The harness sees it while waiting for readiness, so the error is DiskFull, not NotReady.
+    let error = match SeaweedServer::try_start_keeping_free("1000000TiB").await {
+        Ok(_) => panic!("SeaweedFS stored data with less free space than it was told to keep"),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, nrt_s3::seaweed::SeaweedError::DiskFull { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("nearly full"), "{message}");
+    assert!(message.contains("< required"), "{message}");
+}
