@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use nrt_events::JobOutput;
-use nrt_s3::{KeyError, S3Error, aws_sdk_s3::Client, validate_key};
+use nrt_s3::{KeyError, OutputsError, S3Error, aws_sdk_s3::Client, validate_key};
 
 /// The sidecar a processor may write; its JSON is passed on in `JobSucceeded.metadata`.
 pub const SIDECAR: &str = "metadata.json";
@@ -31,6 +31,9 @@ pub enum StagingError {
     SidecarRead(#[source] std::io::Error),
     #[error(transparent)]
     Upload(#[from] S3Error),
+    /// Outputs a remote processor wrote to S3 itself.
+    #[error(transparent)]
+    Stored(#[from] OutputsError),
 }
 
 /// One file to stage: its path relative to `output/` (the key suffix) and on disk.
@@ -110,7 +113,7 @@ pub async fn stage_outputs(
     let mut outputs = Vec::with_capacity(files.len());
     for file in files {
         let key = format!("{prefix}{}", file.relative);
-        let media_type = media_type(&file.relative);
+        let media_type = nrt_s3::media_type(&file.relative);
         let stored = nrt_s3::put_file(client, bucket, &key, &file.path, media_type).await?;
         outputs.push(JobOutput {
             path: file.relative.clone(),
@@ -122,41 +125,6 @@ pub async fn stage_outputs(
         });
     }
     Ok(outputs)
-}
-
-/// The outputs a remote processor (Kubernetes, Nomad) wrote under `output_prefix` itself: each
-/// object's name checked as for a local output, its SHA-256 computed from its content (a
-/// processor's own claim is not trusted); the sidecar, if one is there, parsed.
-pub async fn collect_stored_outputs(
-    client: &Client,
-    bucket: &str,
-    output_prefix: &str,
-) -> Result<(Vec<JobOutput>, Option<serde_json::Value>), StagingError> {
-    let mut outputs = Vec::new();
-    let mut metadata = None;
-    for object in nrt_s3::list_objects(client, bucket, output_prefix).await? {
-        let relative = object.key[output_prefix.len()..].to_owned();
-        validate_key(&relative).map_err(|source| StagingError::UnsafeName {
-            name: relative.clone(),
-            source,
-        })?;
-        if relative == SIDECAR {
-            let content = nrt_s3::get_bytes(client, bucket, &object.key)
-                .await?
-                .unwrap_or_default();
-            metadata = Some(serde_json::from_slice(&content).map_err(StagingError::Sidecar)?);
-        }
-        let (size, sha256) = nrt_s3::content_digest(client, bucket, &object.key).await?;
-        outputs.push(JobOutput {
-            media_type: Some(media_type(&relative).to_owned()),
-            path: relative,
-            bucket: bucket.to_owned(),
-            key: object.key,
-            size,
-            sha256,
-        });
-    }
-    Ok((outputs, metadata))
 }
 
 /// Uploads an attempt's stdout and stderr to `<prefix>logs/attempt-<n>/`.
@@ -173,32 +141,6 @@ pub async fn stage_logs(
         nrt_s3::put_file(client, bucket, &key, path, "text/plain; charset=utf-8").await?;
     }
     Ok(())
-}
-
-/// The media type of an output, from its extension; the formats Earth-observation processors
-/// write, else `application/octet-stream`.
-pub fn media_type(name: &str) -> &'static str {
-    let extension = Path::new(name)
-        .extension()
-        .and_then(|extension| extension.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match extension.as_str() {
-        "geojson" => "application/geo+json",
-        "json" => "application/json",
-        "tif" | "tiff" => "image/tiff; application=geotiff",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "nc" => "application/x-netcdf",
-        "h5" | "hdf5" => "application/x-hdf5",
-        "zip" => "application/zip",
-        "xml" => "application/xml",
-        "csv" => "text/csv",
-        "txt" | "log" => "text/plain",
-        "html" => "text/html",
-        "parquet" => "application/vnd.apache.parquet",
-        _ => "application/octet-stream",
-    }
 }
 
 #[cfg(test)]
@@ -283,17 +225,6 @@ mod tests {
             read_sidecar(dir.path()),
             Err(StagingError::Sidecar(_))
         ));
-    }
-
-    #[test]
-    fn media_types_follow_the_extension() {
-        assert_eq!(media_type("footprint.geojson"), "application/geo+json");
-        assert_eq!(
-            media_type("a/b/SNOW.TIF"),
-            "image/tiff; application=geotiff"
-        );
-        assert_eq!(media_type("coverage.json"), "application/json");
-        assert_eq!(media_type("README"), "application/octet-stream");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod client;
 mod error;
 mod key;
 mod objects;
+mod outputs;
 pub mod seaweed;
 
 pub use aws_sdk_s3;
@@ -17,3 +18,4 @@ pub use objects::{
     ListedObject, StoredObject, content_digest, ensure_bucket, get_bytes, list_keys, list_objects,
     put_bytes, put_file,
 };
+pub use outputs::{OutputsError, collect_stored_outputs, media_type};

@@ -213,7 +213,13 @@ impl Launcher {
             return self.stage_outputs(dir, prefix).await;
         }
         let output_prefix = format!("{}output/", remote_attempt_prefix_from(prefix, attempt));
-        staging::collect_stored_outputs(&self.s3, &self.bucket, &output_prefix).await
+        let stored = nrt_s3::collect_stored_outputs(
+            &self.s3,
+            &self.bucket,
+            &output_prefix,
+            staging::SIDECAR,
+        );
+        Ok(stored.await?)
     }
 
     /// The container's last lines, also kept in S3 beside the outputs (a container's logs go
