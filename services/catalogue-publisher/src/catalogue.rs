@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
-use stac::{Bbox, Catalog, Collection, Item, Link};
+use stac::{Catalog, Collection, Item, Link};
 
 use crate::{
     Error,
     config::CollectionSettings,
-    item::{ItemTime, item_time},
+    extent,
     layout::{self, Layout},
     store::{ObjectStore, Precondition, Written},
 };
@@ -111,10 +111,23 @@ fn new_catalog(layout: &Layout) -> Catalog {
     catalog
 }
 
-fn new_collection(layout: &Layout, settings: &CollectionSettings) -> Collection {
+/// The collection `settings` describe as a STAC API receives it on first use: the static
+/// catalogue's document with its first item's extent and without links, which the API makes.
+pub fn api_collection(settings: &CollectionSettings, first_item: &Item) -> Collection {
+    let mut collection = unlinked_collection(settings);
+    collection.extent = extent::of_item(first_item);
+    collection
+}
+
+fn unlinked_collection(settings: &CollectionSettings) -> Collection {
     let mut collection = Collection::new(&settings.id, &settings.description);
     collection.title = settings.title.clone();
     collection.license = settings.license.clone();
+    collection
+}
+
+fn new_collection(layout: &Layout, settings: &CollectionSettings) -> Collection {
+    let mut collection = unlinked_collection(settings);
     collection.links = vec![
         Link::self_(layout.catalogue_href(&layout.collection_key(&settings.id))).json(),
         Link::root(layout::COLLECTION_TO_CATALOG).json(),
@@ -131,58 +144,19 @@ fn include_item(collection: &mut Collection, item: &Item) -> bool {
         .links
         .iter()
         .any(|link| link.is_item() && link.href == href);
-    let before = collection.extent.clone();
-    let (start, end) = match item_time(item) {
-        Some(ItemTime::Instant(instant)) => (Some(instant), Some(instant)),
-        Some(ItemTime::Range { start, end }) => (Some(start), Some(end)),
-        None => (None, None),
-    };
-    let extent = &mut collection.extent;
-    if is_first {
-        // A new collection's extent is its first item's, not the whole world (unless that item
-        // has no geometry: then the world it is, as nothing narrower is known).
-        extent.spatial.bbox = vec![item.bbox.unwrap_or_default()];
-        extent.temporal.interval = vec![[start, end]];
+    let grown = if is_first {
+        // A new collection's extent is its first item's, not the whole world.
+        let first = extent::of_item(item);
+        let changed = collection.extent != first;
+        collection.extent = first;
+        changed
     } else {
-        if let Some(bbox) = item.bbox {
-            grow_bbox(&mut extent.spatial.bbox, bbox);
-        }
-        grow_interval(&mut extent.temporal.interval, start, end);
-    }
+        extent::grow(&mut collection.extent, item)
+    };
     if !is_linked {
         collection.links.push(Link::item(href).geojson());
     }
-    !is_linked || collection.extent != before
-}
-
-fn grow_bbox(boxes: &mut Vec<Bbox>, bbox: Bbox) {
-    match boxes.first_mut() {
-        Some(overall) => overall.update(bbox),
-        None => boxes.push(bbox),
-    }
-}
-
-type Interval = [Option<chrono::DateTime<chrono::Utc>>; 2];
-
-fn grow_interval(
-    intervals: &mut Vec<Interval>,
-    start: Option<chrono::DateTime<chrono::Utc>>,
-    end: Option<chrono::DateTime<chrono::Utc>>,
-) {
-    let Some(overall) = intervals.first_mut() else {
-        intervals.push([start, end]);
-        return;
-    };
-    if let Some(start) = start
-        && overall[0].is_none_or(|known| start < known)
-    {
-        overall[0] = Some(start);
-    }
-    if let Some(end) = end
-        && overall[1].is_none_or(|known| end > known)
-    {
-        overall[1] = Some(end);
-    }
+    !is_linked || grown
 }
 
 /// Read, change, write back only if nobody wrote in between; otherwise read again and redo.
@@ -242,7 +216,7 @@ where
 }
 
 /// A short, growing pause with jitter, so racing replicas stop colliding in lockstep.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let jitter = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |now| now.subsec_nanos() % 20_000_000);

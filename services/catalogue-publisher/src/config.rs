@@ -1,14 +1,16 @@
 //! Configuration: compiled-in defaults, then an optional TOML file, then `CATALOGUE_PUBLISHER__…`
 //! environment variables (`CATALOGUE_PUBLISHER__S3__ENDPOINT` sets `s3.endpoint`).
 
-use std::{collections::BTreeMap, path::Path};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use nrt_nats::NatsConfig;
-use nrt_runtime::{HealthConfig, config::ConfigError};
+use nrt_runtime::{HealthConfig, Secret, config::ConfigError};
 use nrt_s3::S3Config;
 use nrt_telemetry::TelemetryConfig;
 use serde::Deserialize;
 use url::Url;
+
+use crate::marker::CompletionMarker;
 
 const DEFAULTS: &str = r#"
 catalogue_bucket = "catalogue"
@@ -56,6 +58,72 @@ pub struct Config {
     pub sidecar_path: String,
     /// Jobs published at once by this replica.
     pub concurrency: usize,
+    /// Where items are published: the static catalogue in S3, a STAC API, or both.
+    #[serde(default = "default_targets")]
+    pub targets: Vec<Target>,
+    /// The STAC API, when `stac-api` is a target.
+    #[serde(default)]
+    pub stac_api: StacApiConfig,
+    /// What a retracted input does to the items derived from it.
+    #[serde(default)]
+    pub retractions: RetractionPolicy,
+    /// Where processors outside the launcher write job directories completed by a marker
+    /// (`[[completion_markers]]`); see [`crate::marker`].
+    #[serde(default)]
+    pub completion_markers: Vec<CompletionMarker>,
+}
+
+/// A catalogue items are published to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The static catalogue in `catalogue_bucket`.
+    S3,
+    /// A STAC API with the Transactions extension, at `stac_api.url`.
+    StacApi,
+}
+
+fn default_targets() -> Vec<Target> {
+    vec![Target::S3]
+}
+
+/// A STAC API with the Transactions extension.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StacApiConfig {
+    /// Its landing page, e.g. `https://stac.example.eu/api/v1`.
+    pub url: Option<Url>,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// How long one request may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for StacApiConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            token: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl StacApiConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// What a retracted input does to the items derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetractionPolicy {
+    /// Mark each derived item (`nrt:retracted` and friends) and raise an alert.
+    #[default]
+    Mark,
+    /// Leave derived items as they are.
+    Ignore,
 }
 
 /// The collection a processor's items go to.
@@ -83,6 +151,18 @@ pub struct CollectionSettings {
 }
 
 impl Config {
+    pub fn publishes_to(&self, target: Target) -> bool {
+        self.targets.contains(&target)
+    }
+
+    /// The STAC API items are published to, if that is a target.
+    pub fn stac_api_url(&self) -> Option<&Url> {
+        self.stac_api
+            .url
+            .as_ref()
+            .filter(|_| self.publishes_to(Target::StacApi))
+    }
+
     /// The collection `processor`'s items are published in.
     pub fn collection_for(&self, processor: &str) -> CollectionSettings {
         let configured = self.collections.get(processor).cloned().unwrap_or_default();
@@ -124,6 +204,8 @@ impl Config {
         if self.sidecar_path.trim().is_empty() {
             return Err(ConfigError::invalid("sidecar_path", "must not be empty"));
         }
+        self.validate_targets()?;
+        CompletionMarker::validate_all(&self.completion_markers)?;
         for (processor, collection) in &self.collections {
             if let Some(id) = &collection.id
                 && let Err(reason) = check_path_segment(id)
@@ -141,6 +223,33 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_targets(&self) -> Result<(), ConfigError> {
+        if self.targets.is_empty() {
+            return Err(ConfigError::invalid(
+                "targets",
+                "must name at least one of \"s3\" and \"stac-api\"",
+            ));
+        }
+        if !self.publishes_to(Target::StacApi) {
+            return Ok(());
+        }
+        match &self.stac_api.url {
+            None => Err(ConfigError::invalid(
+                "stac_api.url",
+                "is required when targets include \"stac-api\"",
+            )),
+            Some(url) if !matches!(url.scheme(), "http" | "https") => Err(ConfigError::invalid(
+                "stac_api.url",
+                format!("{url} is not an http(s) URL"),
+            )),
+            Some(_) if self.stac_api.timeout_secs == 0 => Err(ConfigError::invalid(
+                "stac_api.timeout_secs",
+                "must be at least 1",
+            )),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -234,6 +343,77 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("catalogue_prefix"), "{error}");
+    }
+
+    #[test]
+    fn the_static_catalogue_is_the_only_default_target_and_retractions_mark() {
+        let config = load(None).unwrap();
+        assert_eq!(config.targets, [Target::S3]);
+        assert_eq!(config.stac_api_url(), None);
+        assert_eq!(config.retractions, RetractionPolicy::Mark);
+    }
+
+    #[test]
+    fn a_file_adds_a_stac_api_target_with_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            r#"
+            targets = ["s3", "stac-api"]
+            retractions = "ignore"
+            [stac_api]
+            url = "https://stac.example.eu/api/v1"
+            token = "hunter2"
+            timeout_secs = 5
+            "#,
+        );
+        let config = load(Some(&file)).unwrap();
+        assert!(config.publishes_to(Target::S3) && config.publishes_to(Target::StacApi));
+        assert_eq!(
+            config.stac_api_url().unwrap().as_str(),
+            "https://stac.example.eu/api/v1"
+        );
+        assert_eq!(config.stac_api.token.as_ref().unwrap().expose(), "hunter2");
+        assert_eq!(config.stac_api.timeout(), Duration::from_secs(5));
+        assert_eq!(config.retractions, RetractionPolicy::Ignore);
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_stac_api_target_without_a_url_is_refused_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "targets = [\"stac-api\"]\n");
+        let error = load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("stac_api.url"), "{error}");
+        let file = write(
+            &dir,
+            "targets = [\"stac-api\"]\n[stac_api]\nurl = \"ftp://stac.example.eu\"\n",
+        );
+        let error = load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("stac_api.url"), "{error}");
+    }
+
+    #[test]
+    fn no_targets_or_an_unknown_one_is_refused_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load(Some(&write(&dir, "targets = []\n")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("targets"), "{error}");
+        let error = load(Some(&write(&dir, "targets = [\"ftp\"]\n"))).unwrap_err();
+        let text = nrt_nats::describe_error(&error);
+        assert!(text.contains("ftp") && text.contains("targets"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_retraction_policy_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load(Some(&write(&dir, "retractions = \"delete\"\n"))).unwrap_err();
+        let text = nrt_nats::describe_error(&error);
+        assert!(
+            text.contains("delete") && text.contains("retractions"),
+            "{text}"
+        );
     }
 
     #[test]

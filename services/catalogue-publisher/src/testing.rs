@@ -69,6 +69,19 @@ pub fn job(products: &[&str]) -> JobSucceeded {
     }
 }
 
+/// The item of [`job`] on `products`, as the default configuration builds it.
+pub fn item(products: &[&str]) -> stac::Item {
+    let config = config();
+    let collection = config.collection_for("footprint");
+    let layout = crate::handler::layout_of(&config);
+    let context = crate::item::ItemContext {
+        collection: &collection,
+        layout: &layout,
+        sidecar_path: &config.sidecar_path,
+    };
+    crate::item::build_item(&job(products), &context).expect("golden jobs make items")
+}
+
 pub fn config() -> Config {
     crate::config::load(None).expect("the defaults are valid")
 }

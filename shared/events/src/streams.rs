@@ -82,10 +82,20 @@ pub const KV_TRIGGER_RULES: &str = "trigger-rules";
 /// The launchers' concurrency slots: `processor.<name>.<n>` and `global.<n>`, each held by one
 /// running job under a lease, so limits hold across replicas.
 pub const KV_LAUNCHER_SLOTS: &str = "launcher-slots";
+/// Per input product, the catalogue items derived from it (collection and item id) and its
+/// retraction once known: what a retraction must mark.
+pub const KV_CATALOGUE_DERIVATIONS: &str = "catalogue-derivations";
+/// The notifier's timeliness watchdog: per job, product and feed, what it saw and which alerts it
+/// raised, changed only by compare-and-set so that replicas raise each alert once.
+pub const KV_WATCHDOG: &str = "watchdog";
+/// Notifier subscriptions switched off because their endpoint answered 410 Gone, by subscription
+/// name, with the reason and time; deleting the key (`nats kv del notifier-disabled <name>`)
+/// enables the subscription again.
+pub const KV_NOTIFIER_DISABLED: &str = "notifier-disabled";
 /// The key of [`KV_TRIGGER_RULES`] holding the rules text.
 pub const KV_TRIGGER_RULES_KEY: &str = "rules";
 
-pub const ALL_BUCKETS: [BucketDef; 6] = [
+pub const ALL_BUCKETS: [BucketDef; 9] = [
     BucketDef {
         name: KV_INGEST_CURSORS,
         max_age: None,
@@ -110,6 +120,20 @@ pub const ALL_BUCKETS: [BucketDef; 6] = [
     },
     BucketDef {
         name: KV_LAUNCHER_SLOTS,
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_CATALOGUE_DERIVATIONS,
+        // As long as the items: a feed may retract a product months after it was processed.
+        max_age: None,
+    },
+    BucketDef {
+        name: KV_WATCHDOG,
+        // As long as the streams keep events: an overdue job never published is dropped then.
+        max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+    },
+    BucketDef {
+        name: KV_NOTIFIER_DISABLED,
         max_age: None,
     },
 ];

@@ -13,10 +13,13 @@ use std::{
 use bytes::Bytes;
 use catalogue_publisher::{CONSUMER, Config, schema::StacValidator};
 use chrono::{DateTime, Utc};
-use nrt_events::{JobInput, JobOutput, JobSucceeded, ProductDiscovered, streams};
+use nrt_events::{JobInput, JobOutput, JobSucceeded, ProductDiscovered};
 use nrt_nats::{
-    NatsConfig, NatsServer, Publisher, TopologyOptions, apply_topology,
-    async_nats::jetstream::{self, consumer::PullConsumer},
+    ConsumerSpec, NatsConfig, NatsServer, Publisher, TopologyOptions, apply_topology,
+    async_nats::jetstream::{
+        self,
+        consumer::{self, PullConsumer},
+    },
 };
 use nrt_runtime::{HealthConfig, shutdown};
 use nrt_s3::{aws_sdk_s3::Client, seaweed::SeaweedServer};
@@ -77,6 +80,11 @@ pub struct Harness {
 impl Harness {
     /// Servers plus `replicas` instances of the service sharing one durable consumer.
     pub async fn start(replicas: usize) -> Self {
+        Self::start_configured(replicas, |config| config).await
+    }
+
+    /// [`Harness::start`] with the service's configuration changed by `configure`.
+    pub async fn start_configured(replicas: usize, configure: impl Fn(Config) -> Config) -> Self {
         let (nats, seaweed) = tokio::join!(NatsServer::start(), start_seaweed());
         let js = nats.jetstream().await;
         apply_topology(&js, TopologyOptions::default())
@@ -94,7 +102,7 @@ impl Harness {
             replicas: Vec::new(),
         };
         for _ in 0..replicas {
-            let run = catalogue_publisher::run(harness.config(), shutdown.clone());
+            let run = catalogue_publisher::run(configure(harness.config()), shutdown.clone());
             harness.replicas.push(tokio::spawn(run));
         }
         harness
@@ -132,16 +140,16 @@ impl Harness {
             .unwrap_or_else(|| panic!("no object s3://{bucket}/{key}"))
     }
 
-    /// Waits, with a deadline, until the service has settled every message up to `sequence`.
+    /// Waits, with a deadline, until the service has settled every job up to `sequence`.
     pub async fn wait_until_handled(&self, sequence: u64) {
+        self.wait_until_handled_by(&CONSUMER, sequence).await;
+    }
+
+    /// Waits, with a deadline, until `consumer` has settled every message up to `sequence`.
+    pub async fn wait_until_handled_by(&self, consumer: &ConsumerSpec, sequence: u64) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let mut consumer: PullConsumer = self
-                .js
-                .get_consumer_from_stream(CONSUMER.durable, streams::JOBS.name)
-                .await
-                .unwrap();
-            let info = consumer.info().await.unwrap();
+            let info = self.consumer_info(consumer).await;
             if info.ack_floor.stream_sequence >= sequence && info.num_ack_pending == 0 {
                 return;
             }
@@ -151,6 +159,15 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub async fn consumer_info(&self, consumer: &ConsumerSpec) -> consumer::Info {
+        let mut consumer: PullConsumer = self
+            .js
+            .get_consumer_from_stream(consumer.durable, consumer.stream.name)
+            .await
+            .unwrap();
+        consumer.info().await.unwrap().clone()
     }
 
     /// Stops every replica and checks each ended cleanly.
@@ -241,6 +258,8 @@ pub fn catalogue_config(seaweed: &SeaweedServer) -> Config {
         collections: BTreeMap::new(),
         sidecar_path: "metadata.json".into(),
         concurrency: 4,
+        // The rest as a deployment without a file has it.
+        ..catalogue_publisher::config::load(None).expect("the defaults are valid")
     }
 }
 
