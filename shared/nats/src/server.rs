@@ -282,17 +282,9 @@ impl std::fmt::Display for ServerConfig<'_> {
 /// `NRT_NATS_SERVER`, else `.tools/bin/nats-server` in this checkout (found upwards from the
 /// working directory or the running binary), else `nats-server` on `PATH`.
 pub fn find_binary() -> Result<PathBuf, ServerError> {
-    if let Some(path) = std::env::var_os("NRT_NATS_SERVER") {
-        return Ok(PathBuf::from(path));
-    }
-    let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
-    for start in starts.into_iter().flatten() {
-        for dir in start.ancestors() {
-            let candidate = dir.join(".tools/bin/nats-server");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
+    let pinned = nrt_runtime::tools::find_tool("NRT_NATS_SERVER", "bin/nats-server", Path::is_file);
+    if let Some(path) = pinned {
+        return Ok(path);
     }
     std::env::var_os("PATH")
         .and_then(|path| {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod health;
 mod secret;
 pub mod shutdown;
+pub mod tools;
 
 pub use clock::Clock;
 pub use health::{HealthConfig, HealthServer, Readiness};

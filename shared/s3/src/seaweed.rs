@@ -224,19 +224,8 @@ impl SeaweedServer {
 }
 
 fn find_binary() -> Result<PathBuf, SeaweedError> {
-    if let Some(path) = std::env::var_os("NRT_WEED") {
-        return Ok(PathBuf::from(path));
-    }
-    let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
-    for start in starts.into_iter().flatten() {
-        for dir in start.ancestors() {
-            let candidate = dir.join(".tools/bin/weed");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(SeaweedError::NotFound)
+    nrt_runtime::tools::find_tool("NRT_WEED", "bin/weed", Path::is_file)
+        .ok_or(SeaweedError::NotFound)
 }
 
 /// Ports free right now and distinct from one another: all are bound at once before any is

@@ -430,19 +430,9 @@ impl Tools {
                        postgresql-15-postgis-3), or set NRT_PG_BIN to the directory of initdb",
             })?,
         };
-        let venv = match std::env::var_os("NRT_STAC_VENV") {
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => [std::env::current_dir().ok(), std::env::current_exe().ok()]
-                .into_iter()
-                .flatten()
-                .flat_map(|start| {
-                    start
-                        .ancestors()
-                        .map(|dir| dir.join(".tools/venv"))
-                        .collect::<Vec<_>>()
-                })
-                .find(|venv| venv.join("bin/pypgstac").is_file()),
-        }
+        let venv = nrt_runtime::tools::find_tool("NRT_STAC_VENV", "venv", |venv| {
+            venv.join("bin/pypgstac").is_file()
+        })
         .ok_or(StacServerError::NotFound {
             what: "pypgstac and stac-fastapi-pgstac",
             hint: "run `make tools`, or set NRT_STAC_VENV to the virtualenv holding them",
