@@ -8,6 +8,8 @@ STAC_FASTAPI_PGSTAC_VERSION := 7.2.0
 PYPGSTAC_VERSION := 0.10.0
 # Validates the Kubernetes Jobs the launcher builds against the API's own schemas, offline.
 KUBERNETES_VALIDATE_VERSION := 1.37.0
+# A real SMTP server (STARTTLS, AUTH) for the notifier's e-mail tests.
+AIOSMTPD_VERSION := 1.4.6
 # The STAC API's database: Debian 12's PostgreSQL 15 with PostGIS 3.
 PG_VERSION := 15
 PYTHON ?= python3
@@ -16,6 +18,7 @@ TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 TOOLS_STAMP := $(TOOLS)/.installed-nats-$(NATS_SERVER_VERSION)-seaweedfs-$(SEAWEEDFS_VERSION)
 STAC_STAMP := $(TOOLS)/.installed-stac-fastapi-pgstac-$(STAC_FASTAPI_PGSTAC_VERSION)-pypgstac-$(PYPGSTAC_VERSION)-kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)
+SMTP_STAMP := $(TOOLS)/.installed-aiosmtpd-$(AIOSMTPD_VERSION)
 export PATH := $(TOOLS)/bin:$(PATH)
 
 .PHONY: help
@@ -26,7 +29,7 @@ help: ## List the targets
 tools: $(TOOLS_STAMP) ## Install the pinned nats-server and SeaweedFS into .tools/
 
 .PHONY: test-tools
-test-tools: $(STAC_STAMP) ## Also install what only the tests use: the STAC API (stac-fastapi-pgstac on PostgreSQL), kubernetes-validate
+test-tools: $(STAC_STAMP) $(SMTP_STAMP) ## Also install what only the tests use: the STAC API (stac-fastapi-pgstac on PostgreSQL), kubernetes-validate, aiosmtpd
 
 $(TOOLS_STAMP):
 	rm -rf $(TOOLS)
@@ -58,6 +61,12 @@ $(STAC_STAMP): $(TOOLS_STAMP)
 	ln -sf $(VENV)/bin/kubernetes-validate $(TOOLS)/bin/kubernetes-validate
 	$(VENV)/bin/python -c "import stac_fastapi.pgstac.version as api, pypgstac; \
 		print('stac-fastapi-pgstac', api.__version__, 'pypgstac', pypgstac.__version__)"
+	touch $@
+
+# Its own stamp: a new aiosmtpd pin reinstalls neither the STAC API nor PostgreSQL.
+$(SMTP_STAMP): $(TOOLS_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION)
+	$(VENV)/bin/python -c "import aiosmtpd; print('aiosmtpd', aiosmtpd.__version__)"
 	touch $@
 
 .PHONY: build

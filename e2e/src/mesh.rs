@@ -248,7 +248,7 @@ impl Settings<'_> {
                 "catalogue_bucket = \"{CATALOGUE_BUCKET}\"\ncatalogue_prefix = \"stac\"\nconcurrency = {concurrency}\n\n{s3}"
             ),
             "notifier" => format!(
-                "concurrency = {concurrency}\n\n[delivery]\nredelivery_delays_secs = [1, 2]\n\n[[webhooks]]\nname = \"e2e\"\nurl = {:?}\nsecret = {WEBHOOK_SECRET:?}\nevents = [\"item-published\", \"job-failed\", \"job-dead\"]\n",
+                "concurrency = {concurrency}\n\n[delivery]\nredelivery_delays_secs = [1, 2]\n\n[[subscriptions]]\nname = \"e2e\"\nevents = [\"item-published\", \"job-failed\", \"job-dead\"]\n[subscriptions.webhook]\nurl = {:?}\nsecrets = [{WEBHOOK_SECRET:?}]\n",
                 self.webhook_url
             ),
             other => anyhow::bail!("{other} is not a service of the mesh"),

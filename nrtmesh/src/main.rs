@@ -77,6 +77,11 @@ enum Command {
     Retry(nrtmesh::jobs::cli::RetryArgs),
     /// Cancel a live job: it becomes dead, and the launcher holding it stops the attempt.
     Cancel(nrtmesh::jobs::cli::CancelArgs),
+    /// See and enable notifier subscriptions disabled by a gone endpoint.
+    Notifier {
+        #[command(subcommand)]
+        action: NotifierAction,
+    },
     /// Show the journey of a product (by key) or of the products a job (by id) read.
     Trace {
         id: String,
@@ -102,6 +107,33 @@ enum StreamsAction {
         /// Replicas of each stream and bucket: 1 on one server, 3 on a production cluster.
         #[arg(long, default_value_t = 1)]
         replicas: usize,
+        /// The notifier's configuration: declares its subscriptions' consumers too.
+        #[arg(long, env = "NOTIFIER_CONFIG")]
+        notifier_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifierAction {
+    /// List the subscriptions disabled because their endpoint answered 410 Gone.
+    Disabled {
+        #[arg(
+            long,
+            env = "NRTMESH_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+    },
+    /// Enable a disabled subscription again: the events it holds are delivered.
+    Enable {
+        /// The subscription's name.
+        name: String,
+        #[arg(
+            long,
+            env = "NRTMESH_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
     },
 }
 
@@ -222,13 +254,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Streams {
-            action: StreamsAction::Apply { nats_url, replicas },
+            action:
+                StreamsAction::Apply {
+                    nats_url,
+                    replicas,
+                    notifier_config,
+                },
         } => {
+            let notifier = notifier_config
+                .map(|file| notifier::config::load(Some(&file)))
+                .transpose()?;
             let client = nrt_nats::connect(&NatsConfig::local(nats_url.clone()), "nrtmesh").await?;
-            nrtmesh::streams::apply(&async_nats::jetstream::new(client), replicas).await?;
+            let js = async_nats::jetstream::new(client);
+            nrtmesh::streams::apply(&js, replicas, notifier.as_ref()).await?;
             println!("Streams, buckets and consumers of the mesh are declared on {nats_url}.");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Notifier { action } => notifier_subscriptions(action).await,
         Command::Rules { action } => rules(action).await,
         Command::Jobs { action } => nrtmesh::jobs::cli::jobs(action).await,
         Command::Retry(args) => nrtmesh::jobs::cli::retry(args).await,
@@ -256,6 +298,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn notifier_subscriptions(action: NotifierAction) -> anyhow::Result<ExitCode> {
+    let nats_url = match &action {
+        NotifierAction::Disabled { nats_url } | NotifierAction::Enable { nats_url, .. } => nats_url,
+    };
+    let client = nrt_nats::connect(&NatsConfig::local(nats_url.clone()), "nrtmesh").await?;
+    let js = async_nats::jetstream::new(client);
+    let failed = |error| {
+        anyhow::anyhow!(
+            "bucket {}: {error}",
+            nrt_events::streams::KV_NOTIFIER_DISABLED
+        )
+    };
+    match action {
+        NotifierAction::Disabled { .. } => {
+            for (name, disabling) in notifier::disabled::list(&js).await.map_err(failed)? {
+                println!(
+                    "{name}  since {}  {}",
+                    disabling.disabled_at, disabling.reason
+                );
+            }
+        }
+        NotifierAction::Enable { name, .. } => {
+            match notifier::disabled::enable(&js, &name)
+                .await
+                .map_err(failed)?
+            {
+                Some(disabling) => println!(
+                    "Subscription {name} enabled again (disabled since {}: {}).",
+                    disabling.disabled_at, disabling.reason
+                ),
+                None => {
+                    eprintln!("Subscription {name} is not disabled.");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {

@@ -25,8 +25,9 @@ const SERVICE_CONSUMERS: [(&str, &str); 5] = [
     (streams::PRODUCTS.name, "trigger"),
     (streams::JOBS.name, "processor-launcher"),
     (streams::JOBS.name, "catalogue-publisher"),
-    (streams::JOBS.name, "notifier-jobs"),
-    (streams::CATALOGUE.name, "notifier-items"),
+    // The notifier's subscription "e2e" reads jobs and items (see `mesh.rs`).
+    (streams::JOBS.name, "notifier-e2e"),
+    (streams::CATALOGUE.name, "notifier-e2e"),
 ];
 
 /// One rule that selects every synthetic product (they are all Sentinel-2 L1C).

@@ -89,10 +89,8 @@ impl ServiceConfigs {
         let mut notifier = notifier::config::load(None)?;
         notifier.nats = nats;
         notifier.health = no_health;
-        notifier.webhooks = vec![notifier::config::WebhookConfig {
+        notifier.subscriptions = vec![notifier::SubscriptionConfig {
             name: "dev-receiver".into(),
-            url: endpoints.webhook_url.clone(),
-            secret: Secret::new(endpoints.webhook_secret.clone()),
             events: BTreeSet::from([
                 notifier::notification::EventKind::ItemPublished,
                 notifier::notification::EventKind::JobFailed,
@@ -100,7 +98,17 @@ impl ServiceConfigs {
             ]),
             collections: None,
             processors: None,
+            area_of_interest: None,
+            min_severity: None,
+            alert_kinds: None,
+            webhook: Some(notifier::config::WebhookConfig {
+                url: endpoints.webhook_url.clone(),
+                secrets: vec![Secret::new(endpoints.webhook_secret.clone())],
+            }),
+            slack: None,
+            email: None,
             timeout: Duration::from_secs(5),
+            digest: None,
         }];
         notifier.validate()?;
 

@@ -1,23 +1,22 @@
 //! The notifier's configuration: compiled-in defaults, an optional TOML file, then `NOTIFIER__…`
 //! environment variables; validated once, with errors that name the key.
 
-use std::{
-    collections::{BTreeSet, HashSet},
-    path::Path,
-    time::Duration,
-};
+mod subscription;
+
+use std::{collections::HashSet, path::Path, time::Duration};
 
 use nrt_nats::NatsConfig;
-use nrt_runtime::{HealthConfig, Secret, config::ConfigError};
+use nrt_runtime::{HealthConfig, config::ConfigError};
 use nrt_telemetry::TelemetryConfig;
 use serde::{Deserialize, Deserializer};
-use url::Url;
 
-use crate::{notification::EventKind, signature::SigningKey};
+pub use subscription::{EmailConfig, SlackConfig, SubscriptionConfig, WebhookConfig};
+
+use crate::{email::SmtpConfig, watchdog::WatchdogConfig};
 
 const DEFAULTS: &str = r#"
 concurrency = 8
-webhooks = []
+subscriptions = []
 
 [nats]
 url = "nats://127.0.0.1:4222"
@@ -33,7 +32,20 @@ listen = "0.0.0.0:9090"
 attempts = 3
 first_backoff_secs = 0.5
 max_backoff_secs = 5.0
+digest_max_events = 100
 "#;
+
+/// When JetStream redelivers an event a subscription's endpoint did not take, unless `delivery`
+/// says otherwise: an outage of some hours is ridden out before the event is dead-lettered.
+const REDELIVERY_DELAYS: [Duration; 7] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+    Duration::from_secs(7200),
+    Duration::from_secs(14400),
+];
 
 /// Everything `notifier::run` needs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,27 +54,34 @@ pub struct Config {
     pub nats: NatsConfig,
     pub telemetry: TelemetryConfig,
     pub health: HealthConfig,
-    /// Events handled at once by each of the two consumers of this replica.
+    /// Events each consumer of this replica handles at once (subscriptions without a digest).
     pub concurrency: usize,
     pub delivery: DeliveryConfig,
-    pub webhooks: Vec<WebhookConfig>,
+    /// The relay e-mail subscriptions send through.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    pub subscriptions: Vec<SubscriptionConfig>,
+    /// Deadlines of selected products and cadences of feeds, watched for lateness.
+    #[serde(default)]
+    pub watchdog: WatchdogConfig,
 }
 
-/// How hard the notifier tries: a few quick attempts per endpoint while it holds an event, then
-/// redeliveries of the event by JetStream, then the dead-letter queue.
+/// How hard the notifier tries: a few quick attempts while it holds an event, then redeliveries
+/// of the event by JetStream, then the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// HTTP attempts per endpoint each time an event is handled (`delivery.attempts`).
+    /// Attempts each time an event (or a digest) is handled (`delivery.attempts`).
     pub attempts: usize,
-    /// Pause after the first failed attempt, doubled after each one, with jitter.
+    /// The first pause's ceiling, doubled after each failed attempt; each pause is drawn at
+    /// random below its ceiling (full jitter).
     #[serde(rename = "first_backoff_secs", deserialize_with = "seconds")]
     pub first_backoff: Duration,
-    /// Longest pause between quick attempts; a `Retry-After` longer than this ends the quick
-    /// attempts and becomes the event's redelivery delay instead.
+    /// The highest ceiling; a `Retry-After` longer than this ends the quick attempts and becomes
+    /// the event's redelivery delay instead.
     #[serde(rename = "max_backoff_secs", deserialize_with = "seconds")]
     pub max_backoff: Duration,
-    /// Delay before the n-th redelivery of an event some endpoint did not take (the last repeats).
+    /// Delay before the n-th redelivery of an event an endpoint did not take (the last repeats).
     #[serde(
         rename = "redelivery_delays_secs",
         default = "default_redelivery_delays",
@@ -72,46 +91,17 @@ pub struct DeliveryConfig {
     /// Deliveries of one event before it is dead-lettered to `dlq.notifier`.
     #[serde(default = "default_max_deliveries")]
     pub max_deliveries: i64,
-}
-
-/// One endpoint, `[[webhooks]]` in the file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Unique; appears in metrics, logs and alerts.
-    pub name: String,
-    /// `http` or `https`; redirects are not followed.
-    pub url: Url,
-    /// Standard Webhooks secret, `whsec_<base64 key>`, or `{ file = "/run/secrets/…" }`.
-    pub secret: Secret,
-    /// Kinds of event sent here: `item-published`, `job-failed`, `job-dead`.
-    pub events: BTreeSet<EventKind>,
-    /// When set, only items of these collections (job events name no collection).
-    #[serde(default)]
-    pub collections: Option<BTreeSet<String>>,
-    /// When set, only items and jobs of these processors.
-    #[serde(default)]
-    pub processors: Option<BTreeSet<String>>,
-    /// How long one HTTP attempt may take.
-    #[serde(
-        rename = "timeout_secs",
-        default = "default_timeout",
-        deserialize_with = "seconds"
-    )]
-    pub timeout: Duration,
+    /// The most events one digest lists, per stream it reads.
+    pub digest_max_events: usize,
 }
 
 fn default_redelivery_delays() -> Vec<Duration> {
-    crate::ITEMS.retry_delays.to_vec()
+    REDELIVERY_DELAYS.to_vec()
 }
 
 fn default_max_deliveries() -> i64 {
-    crate::ITEMS.max_deliver
-}
-
-fn default_timeout() -> Duration {
-    // The specification recommends 15 to 30 s so receivers have time to answer.
-    Duration::from_secs(15)
+    // The first delivery, then one per delay.
+    REDELIVERY_DELAYS.len() as i64 + 1
 }
 
 /// Reads the configuration from defaults, `file` and `NOTIFIER__*` variables, then validates it.
@@ -128,13 +118,17 @@ impl Config {
             return Err(ConfigError::invalid("concurrency", "must be at least 1"));
         }
         self.delivery.validate()?;
+        self.watchdog.validate()?;
+        if let Some(smtp) = &self.smtp {
+            smtp.validate()?;
+        }
         let mut names = HashSet::new();
-        for (index, webhook) in self.webhooks.iter().enumerate() {
-            webhook.validate(index)?;
-            if !names.insert(webhook.name.as_str()) {
+        for (index, subscription) in self.subscriptions.iter().enumerate() {
+            subscription.validate(index, self.smtp.is_some())?;
+            if !names.insert(subscription.name.as_str()) {
                 return Err(ConfigError::invalid(
-                    format!("webhooks[{index}].name"),
-                    format!("{:?} is used by an earlier webhook", webhook.name),
+                    format!("subscriptions[{index}].name"),
+                    format!("{:?} is used by an earlier subscription", subscription.name),
                 ));
             }
         }
@@ -168,62 +162,10 @@ impl DeliveryConfig {
                 "must be at least 1",
             ));
         }
-        Ok(())
-    }
-}
-
-impl WebhookConfig {
-    fn validate(&self, index: usize) -> Result<(), ConfigError> {
-        let key = |field: &str| format!("webhooks[{index}].{field}");
-        let name_is_plain = self
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if self.name.is_empty() || !name_is_plain {
+        if self.digest_max_events == 0 {
             return Err(ConfigError::invalid(
-                key("name"),
-                format!(
-                    "{:?} must be letters, digits, '-' or '_' (it labels metrics and alerts)",
-                    self.name
-                ),
-            ));
-        }
-        if !matches!(self.url.scheme(), "http" | "https") || self.url.host().is_none() {
-            return Err(ConfigError::invalid(
-                key("url"),
-                format!("{} is not an http or https URL with a host", self.url),
-            ));
-        }
-        // The reason never quotes the secret.
-        SigningKey::from_secret(&self.secret)
-            .map_err(|error| ConfigError::invalid(key("secret"), error.to_string()))?;
-        if self.events.is_empty() {
-            return Err(ConfigError::invalid(
-                key("events"),
-                "subscribes to nothing; list item-published, job-failed or job-dead",
-            ));
-        }
-        for (field, filter) in [
-            ("collections", &self.collections),
-            ("processors", &self.processors),
-        ] {
-            if filter.as_ref().is_some_and(BTreeSet::is_empty) {
-                return Err(ConfigError::invalid(
-                    key(field),
-                    "an empty list accepts nothing; leave the key out to accept all",
-                ));
-            }
-        }
-        if self.collections.is_some()
-            && let Some(kind) = self.events.iter().find(|kind| !kind.has_collection())
-        {
-            return Err(ConfigError::invalid(
-                key("collections"),
-                format!(
-                    "{} events name no collection, so this webhook would never get them; \
-                     give them a webhook of their own or filter by processors",
-                    kind.as_str()
-                ),
+                "delivery.digest_max_events",
+                "must be at least 1",
             ));
         }
         Ok(())
@@ -232,6 +174,12 @@ impl WebhookConfig {
 
 fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     to_duration(f64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
+fn optional_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    seconds(deserializer).map(Some)
 }
 
 fn seconds_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "Delivers published items and failed jobs to signed webhooks.")]
+#[command(
+    about = "Tells people: published items, failed and dead jobs and alerts to webhooks, chat and e-mail."
+)]
 struct Args {
     /// Configuration file (TOML); defaults and environment variables apply without one.
     #[arg(long, env = "NOTIFIER_CONFIG")]

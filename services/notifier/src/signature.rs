@@ -1,7 +1,8 @@
 //! Standard Webhooks signatures (<https://www.standardwebhooks.com>, spec 1.0.0): an HMAC-SHA256
 //! over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the endpoint's `whsec_` secret and
-//! sent as `v1,<base64>` in `webhook-signature`. The notifier signs with [`sign`]; receivers (the
-//! e2e tests, `nrtmesh dev`, any Rust consumer) check with [`verify`].
+//! sent as `v1,<base64>` in `webhook-signature`. The notifier signs with [`sign_with_each`], one
+//! signature per secret of the endpoint; receivers (the e2e tests, `nrtmesh dev`, any Rust
+//! consumer) check with [`verify`], which accepts any one matching signature.
 
 use std::{
     fmt,
@@ -111,6 +112,16 @@ pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &[u8]) -> String {
         .finalize()
         .into_bytes();
     format!("{VERSION_PREFIX}{}", general_purpose::STANDARD.encode(tag))
+}
+
+/// The `webhook-signature` value with one signature per key, space-separated: while a secret is
+/// rotated the endpoint verifies with whichever key it holds, and any one match suffices.
+pub fn sign_with_each(keys: &[SigningKey], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let signatures: Vec<String> = keys
+        .iter()
+        .map(|key| sign(key, id, timestamp, body))
+        .collect();
+    signatures.join(" ")
 }
 
 /// Why a request is not an authentic, fresh webhook.

@@ -1,243 +1,319 @@
-//! The notifier service over a real nats-server, delivering to local receivers that verify every
-//! request's signature.
+//! The notifier over a real nats-server, delivering to local receivers: filters, outages and
+//! recovery, isolation of slow endpoints, Retry-After, gone endpoints and dead letters.
 
 mod support;
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use bytes::Bytes;
-use notifier::{ITEMS, JOB_OUTCOMES, notification::EventKind, signature};
-use nrt_events::{Alert, DeadLetter, Envelope, EventData, streams};
-use nrt_nats::{EventTap, NatsServer, Publisher};
-use nrt_runtime::shutdown;
+use notifier::{
+    area::AreaConfig, consumers::durable_name, delivery::ENDPOINT_GONE, disabled,
+    notification::EventKind,
+};
+use nrt_events::{Alert, DeadLetter, Severity};
+use nrt_nats::EventTap;
 use support::{
-    Answer, Receiver, WAIT, config, delivery,
-    events::{item, job_dead, job_failed},
+    CATALOGUE, JOBS, Running, SECRET, WAIT, consumer_info, delivery, events, eventually,
+    receiver::{Answer, Receiver, Verdict},
     wait_until_settled, webhook,
 };
 
-struct Running {
-    nats: NatsServer,
-    publisher: Publisher,
-    stop: shutdown::Trigger,
-    service: tokio::task::JoinHandle<Result<(), notifier::Error>>,
-}
-
-impl Running {
-    async fn start(
-        nats: NatsServer,
-        hooks: Vec<notifier::WebhookConfig>,
-        delivery: notifier::DeliveryConfig,
-    ) -> Self {
-        let (stop, shutdown) = shutdown::manual();
-        let service = tokio::spawn(notifier::run(config(nats.url(), delivery, hooks), shutdown));
-        let js = nats.jetstream().await;
-        // The notifier declares the streams as it starts; publishing waits for all of them.
-        let deadline = tokio::time::Instant::now() + WAIT;
-        for stream in streams::ALL {
-            while js.get_stream(stream.name).await.is_err() {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{} not declared",
-                    stream.name
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        Self {
-            publisher: Publisher::new(js, "test"),
-            nats,
-            stop,
-            service,
-        }
-    }
-
-    /// Publishes `data` as its producer would and returns the body and stream sequence.
-    async fn publish<T: EventData>(&self, source: &str, data: T) -> (Envelope<T>, Bytes, u64) {
-        let event = Envelope::new(source, data);
-        let body = Bytes::from(event.to_json());
-        let ack = self
-            .publisher
-            .publish_raw(event.subject(), &event.id, body.clone())
-            .await
-            .unwrap();
-        (event, body, ack.sequence)
-    }
-
-    async fn stop(self) {
-        self.stop.trigger();
-        self.service.await.unwrap().unwrap();
-    }
-}
-
-const ITEMS_ONLY: &[EventKind] = &[EventKind::ItemPublished];
+const ITEMS: &[EventKind] = &[EventKind::ItemPublished];
+const PUBLISHER: &str = "/nrt-mesh/catalogue-publisher";
+const LAUNCHER: &str = "/nrt-mesh/processor-launcher";
 
 #[tokio::test]
-async fn a_published_item_is_posted_once_signed_and_unchanged() {
-    let nats = NatsServer::start().await;
-    let receiver = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let hooks = vec![webhook("snow-users", &receiver, ITEMS_ONLY)];
-    let running = Running::start(nats, hooks, delivery(3, 5)).await;
-
-    let (event, body, sequence) = running
-        .publish("/nrt-mesh/catalogue-publisher", item("snow"))
-        .await;
-    wait_until_settled(
-        &running.nats.jetstream().await,
-        "CATALOGUE",
-        ITEMS.durable,
-        sequence,
-    )
-    .await;
-
-    let [request] = receiver.received().try_into().unwrap();
-    request.verified.unwrap();
-    assert_eq!(request.body, body, "the CloudEvent is posted byte for byte");
-    assert_eq!(request.headers[signature::ID_HEADER], event.id.as_str());
-    assert_eq!(request.headers["content-type"], "application/json");
-    running.stop().await;
-}
-
-#[tokio::test]
-async fn a_failed_job_goes_only_to_webhooks_subscribed_to_failed_jobs() {
-    let nats = NatsServer::start().await;
-    let failures = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let deaths = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let items = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let hooks = vec![
-        webhook("failures", &failures, &[EventKind::JobFailed]),
-        webhook("deaths", &deaths, &[EventKind::JobDead]),
-        webhook("items", &items, ITEMS_ONLY),
+async fn events_go_only_to_subscriptions_whose_filters_accept_them() {
+    let failures = Receiver::start(SECRET, &[]).await;
+    let deaths = Receiver::start(SECRET, &[]).await;
+    let here = Receiver::start(SECRET, &[]).await;
+    let elsewhere = Receiver::start(SECRET, &[]).await;
+    let area = |mut subscription: notifier::SubscriptionConfig, bbox: [f64; 4]| {
+        subscription.area_of_interest = Some(AreaConfig::Bbox(bbox.to_vec()));
+        subscription
+    };
+    let subscriptions = vec![
+        webhook("failures", &failures.url(), &[EventKind::JobFailed]),
+        webhook("deaths", &deaths.url(), &[EventKind::JobDead]),
+        // The recorded product is tile 54PXA, near Guam; the other area is the Alps.
+        area(
+            webhook("pacific", &here.url(), ITEMS),
+            [140.0, 10.0, 150.0, 20.0],
+        ),
+        area(
+            webhook("alps", &elsewhere.url(), ITEMS),
+            [5.0, 44.0, 16.0, 48.0],
+        ),
     ];
-    let running = Running::start(nats, hooks, delivery(3, 5)).await;
+    let running = Running::start(delivery(3, 5), subscriptions).await;
 
-    let (failed, failed_body, _) = running
-        .publish("/nrt-mesh/processor-launcher", job_failed())
-        .await;
-    let (dead, _, last) = running
-        .publish("/nrt-mesh/processor-launcher", job_dead())
-        .await;
-    wait_until_settled(
-        &running.nats.jetstream().await,
-        "JOBS",
-        JOB_OUTCOMES.durable,
-        last,
-    )
-    .await;
+    let (failed, failed_body, failed_at) = running.publish(LAUNCHER, events::job_failed()).await;
+    let (dead, _, dead_at) = running.publish(LAUNCHER, events::job_dead()).await;
+    let (item, _, item_at) = running.publish(PUBLISHER, events::item("snow")).await;
+    // A consumer's acknowledgements reach only as far as the last event it reads.
+    wait_until_settled(&running.js, JOBS, "failures", failed_at).await;
+    wait_until_settled(&running.js, JOBS, "deaths", dead_at).await;
+    for name in ["pacific", "alps"] {
+        wait_until_settled(&running.js, CATALOGUE, name, item_at).await;
+    }
 
     let [request] = failures.received().try_into().unwrap();
-    request.verified.unwrap();
-    assert_eq!(request.body, failed_body);
-    assert_eq!(request.headers[signature::ID_HEADER], failed.id.as_str());
-    let [request] = deaths.received().try_into().unwrap();
-    assert_eq!(request.headers[signature::ID_HEADER], dead.id.as_str());
-    assert!(items.received().is_empty());
-    running.stop().await;
-}
-
-#[tokio::test]
-async fn a_webhook_back_from_an_outage_gets_the_event_once_and_a_healthy_one_is_not_sent_it_again()
-{
-    let nats = NatsServer::start().await;
-    // Two quick attempts per handling: three 503s outlast the first handling of the event.
-    let recovering = Receiver::start(
-        support::SECRET,
-        &[
-            Answer::Status(503),
-            Answer::Status(503),
-            Answer::Status(503),
-            Answer::Status(200),
-        ],
-    )
-    .await;
-    let healthy = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let hooks = vec![
-        webhook("recovering", &recovering, ITEMS_ONLY),
-        webhook("healthy", &healthy, ITEMS_ONLY),
-    ];
-    let running = Running::start(nats, hooks, delivery(2, 5)).await;
-
-    let (event, body, sequence) = running
-        .publish("/nrt-mesh/catalogue-publisher", item("snow"))
-        .await;
-    wait_until_settled(
-        &running.nats.jetstream().await,
-        "CATALOGUE",
-        ITEMS.durable,
-        sequence,
-    )
-    .await;
-
-    let answers: Vec<u16> = recovering.received().iter().map(|r| r.answered).collect();
-    assert_eq!(answers, [503, 503, 503, 200]);
-    assert!(
-        recovering
-            .received()
-            .iter()
-            .all(|r| r.verified.is_ok() && r.body == body)
+    assert_eq!(
+        (request.id(), &request.body),
+        (failed.id.as_str(), &failed_body)
     );
-    let [request] = healthy.received().try_into().unwrap();
-    assert_eq!(request.headers[signature::ID_HEADER], event.id.as_str());
+    assert_eq!(deaths.accepted_ids(), [dead.id]);
+    assert_eq!(here.accepted_ids(), [item.id]);
+    assert!(elsewhere.received().is_empty());
     running.stop().await;
 }
 
 #[tokio::test]
-async fn a_rejecting_webhook_is_asked_once_and_raises_an_alert() {
-    let nats = NatsServer::start().await;
-    let missing = Receiver::start(support::SECRET, &[Answer::Status(404)]).await;
-    let gone = Receiver::start(support::SECRET, &[Answer::Status(410)]).await;
-    let healthy = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let hooks = vec![
-        webhook("missing", &missing, ITEMS_ONLY),
-        webhook("gone", &gone, ITEMS_ONLY),
-        webhook("healthy", &healthy, ITEMS_ONLY),
+async fn alerts_reach_subscriptions_by_severity() {
+    let on_call = Receiver::start(SECRET, &[]).await;
+    let mut subscription = webhook("on-call", &on_call.url(), &[EventKind::Alert]);
+    subscription.min_severity = Some(Severity::Critical);
+    let running = Running::start(delivery(3, 5), vec![subscription]).await;
+
+    running
+        .publish(
+            "/nrt-mesh/ingestor",
+            events::alert(Severity::Warning, "feed-stalled"),
+        )
+        .await;
+    // About another feed: an alert's id names what it is about, not its severity.
+    let mut stalled = events::alert(Severity::Critical, "feed-stalled");
+    stalled.about = "cdse-live".into();
+    let (critical, body, sequence) = running.publish("/nrt-mesh/ingestor", stalled).await;
+    wait_until_settled(&running.js, "ALERTS", "on-call", sequence).await;
+
+    let [request] = on_call.received().try_into().unwrap();
+    assert_eq!((request.id(), &request.body), (critical.id.as_str(), &body));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_down_for_a_while_gets_each_notification_once_after_recovery() {
+    // Nothing listens here until the endpoint comes back.
+    let port = nrt_nats::server::free_port().unwrap();
+    let healthy = Receiver::start(SECRET, &[]).await;
+    let subscriptions = vec![
+        webhook(
+            "recovering",
+            &format!("http://127.0.0.1:{port}/hook"),
+            ITEMS,
+        ),
+        webhook("healthy", &healthy.url(), ITEMS),
     ];
-    let running = Running::start(nats, hooks, delivery(3, 5)).await;
-    let js = running.nats.jetstream().await;
-    let mut alerts = EventTap::open(&js, "ALERTS", "alerts.warning.webhook-rejected")
+    let running = Running::start(delivery(2, 1000), subscriptions).await;
+
+    let mut published = BTreeSet::new();
+    let mut last = 0;
+    for collection in ["snow", "ice", "water", "forest", "urban"] {
+        let (event, _, sequence) = running.publish(PUBLISHER, events::item(collection)).await;
+        published.insert(event.id);
+        last = sequence;
+    }
+    // During the outage the healthy subscription gets everything, and the other one retries.
+    healthy.wait_for_accepted(5).await;
+    let durable = durable_name("recovering");
+    eventually("redeliveries during the outage", || async {
+        consumer_info(&running.js, CATALOGUE, &durable)
+            .await
+            .num_redelivered
+            > 0
+    })
+    .await;
+
+    let recovered = Receiver::start_on(port, SECRET, &[]).await;
+    wait_until_settled(&running.js, CATALOGUE, "recovering", last).await;
+
+    let received = recovered.received();
+    assert!(
+        received.iter().all(|r| r.verdict == Verdict::Fresh),
+        "{received:?}"
+    );
+    let ids: BTreeSet<String> = recovered.accepted_ids().into_iter().collect();
+    assert_eq!((ids, received.len()), (published.clone(), 5));
+    let healthy_ids: BTreeSet<String> = healthy.accepted_ids().into_iter().collect();
+    assert_eq!((healthy_ids, healthy.received().len()), (published, 5));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_holds_up_no_other_subscription() {
+    let slow = Receiver::start(SECRET, &[Answer::Hang(Duration::from_secs(10))]).await;
+    let fast = Receiver::start(SECRET, &[]).await;
+    let mut patient = webhook("slow", &slow.url(), ITEMS);
+    patient.timeout = Duration::from_secs(15);
+    let subscriptions = vec![patient, webhook("fast", &fast.url(), ITEMS)];
+    let running = Running::start(delivery(1, 5), subscriptions).await;
+
+    running.publish(PUBLISHER, events::item("snow")).await;
+    slow.wait_for(1).await;
+    // While the slow endpoint sits on the first event, the others go out to the fast one.
+    running.publish(PUBLISHER, events::item("ice")).await;
+    running.publish(PUBLISHER, events::item("water")).await;
+    fast.wait_for_accepted(3).await;
+    assert_eq!(
+        slow.completed(),
+        0,
+        "the slow endpoint has not answered yet"
+    );
+    // Not drained: draining would wait out the slow answer.
+    running.service.abort();
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_gone_disables_its_subscription_until_it_is_enabled_again() {
+    let gone = Receiver::start(SECRET, &[Answer::Status(410)]).await;
+    let witness = Receiver::start(SECRET, &[]).await;
+    let subscriptions = vec![
+        webhook("gone", &gone.url(), ITEMS),
+        webhook("witness", &witness.url(), ITEMS),
+    ];
+    let running = Running::start(delivery(3, 5), subscriptions).await;
+    let js = &running.js;
+    let mut alerts = EventTap::open(js, "ALERTS", "alerts.>").await.unwrap();
+
+    let (first, _, _) = running.publish(PUBLISHER, events::item("snow")).await;
+    let alert = alerts.next::<Alert>(WAIT).await.unwrap().data;
+    assert_eq!(
+        (
+            alert.severity,
+            alert.kind.as_str(),
+            alert.about.as_str(),
+            alert.service.as_str()
+        ),
+        (Severity::Critical, ENDPOINT_GONE, "gone", "notifier")
+    );
+    assert!(alert.message.contains("HTTP 410 Gone"), "{}", alert.message);
+    assert!(
+        alert.message.contains("nats kv del notifier-disabled gone"),
+        "{}",
+        alert.message
+    );
+    eventually("the subscription recorded as disabled", || async {
+        disabled::list(js).await.unwrap().contains_key("gone")
+    })
+    .await;
+    assert_eq!(
+        disabled::list(js).await.unwrap()["gone"].reason,
+        "HTTP 410 Gone"
+    );
+
+    let (second, _, _) = running.publish(PUBLISHER, events::item("ice")).await;
+    let (third, _, last) = running.publish(PUBLISHER, events::item("water")).await;
+    witness.wait_for_accepted(3).await;
+    wait_until_settled(js, CATALOGUE, "witness", last).await;
+    assert_eq!(gone.received().len(), 1, "no attempt after the 410");
+    let info = consumer_info(js, CATALOGUE, &durable_name("gone")).await;
+    assert_eq!(info.ack_floor.stream_sequence, 0, "nothing acknowledged");
+    assert_eq!(
+        info.num_ack_pending as u64 + info.num_pending,
+        3,
+        "all wait: {info:?}"
+    );
+
+    // The operator fixes the endpoint and enables the subscription: everything arrives, once.
+    gone.answer(&[Answer::Status(200)]);
+    let disabling = disabled::enable(js, "gone").await.unwrap().unwrap();
+    assert_eq!(disabling.reason, "HTTP 410 Gone");
+    wait_until_settled(js, CATALOGUE, "gone", last).await;
+    let delivered: BTreeSet<String> = gone.accepted_ids().into_iter().collect();
+    assert_eq!(delivered, BTreeSet::from([first.id, second.id, third.id]));
+    assert_eq!(gone.received().len(), 4);
+    // One alert, however many events met the 410.
+    let later: Vec<_> = alerts.drain_raw(Duration::from_millis(300)).await;
+    assert!(later.is_empty(), "{later:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_after_is_waited_out_before_the_next_attempt() {
+    let receiver = Receiver::start(
+        SECRET,
+        &[Answer::StatusWithRetryAfter(503, "2"), Answer::Status(200)],
+    )
+    .await;
+    let subscriptions = vec![webhook("busy", &receiver.url(), ITEMS)];
+    // Three quick attempts, but a wait longer than their pauses hands the event back.
+    let running = Running::start(delivery(3, 5), subscriptions).await;
+
+    running.publish(PUBLISHER, events::item("snow")).await;
+    let [asked, retried] = receiver.wait_for_accepted(1).await.try_into().unwrap();
+
+    assert_eq!((asked.answered, retried.answered), (503, 200));
+    let waited = retried.at - asked.at;
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_whose_deliveries_are_used_up_is_dead_lettered_per_subscription() {
+    let down = Receiver::start(SECRET, &[Answer::Status(503)]).await;
+    let subscriptions = vec![
+        webhook("down-a", &down.url(), ITEMS),
+        webhook("down-b", &down.url(), ITEMS),
+    ];
+    let running = Running::start(delivery(2, 3), subscriptions).await;
+    let mut dead_letters = EventTap::open(&running.js, "DLQ", "dlq.notifier")
         .await
         .unwrap();
+    let mut alerts = EventTap::open(
+        &running.js,
+        "ALERTS",
+        "alerts.warning.notification-undelivered",
+    )
+    .await
+    .unwrap();
 
-    let (event, _, sequence) = running
-        .publish("/nrt-mesh/catalogue-publisher", item("snow"))
-        .await;
-    wait_until_settled(&js, "CATALOGUE", ITEMS.durable, sequence).await;
+    let (_, body, _) = running.publish(PUBLISHER, events::item("snow")).await;
 
-    let mut about = Vec::new();
+    let mut errors = BTreeSet::new();
     for _ in 0..2 {
-        let alert = alerts.next::<Alert>(WAIT).await.unwrap().data;
-        assert_eq!(alert.service, "notifier");
-        assert!(alert.message.contains(&event.id), "{}", alert.message);
-        about.push(alert.about);
+        let letter = dead_letters.next::<DeadLetter>(WAIT).await.unwrap().data;
+        assert_eq!(letter.deliveries, Some(3));
+        assert_eq!(letter.payload.as_bytes(), &body[..]);
+        errors.insert(letter.error);
     }
-    about.sort();
-    assert_eq!(about, ["gone", "missing"]);
-    assert_eq!((missing.received().len(), gone.received().len()), (1, 1));
-    assert_eq!(healthy.received().len(), 1);
-    // Settled, not dead-lettered: the endpoints refused, the event was fine.
-    let mut dead_letters = EventTap::open(&js, "DLQ", "dlq.notifier").await.unwrap();
-    assert!(
-        dead_letters
-            .drain_raw(Duration::from_millis(500))
-            .await
-            .is_empty()
+    let reason = "webhook not delivered: gave up after 3 deliveries: HTTP 503 Service Unavailable";
+    assert_eq!(
+        errors,
+        BTreeSet::from([
+            format!("subscription down-a: {reason}"),
+            format!("subscription down-b: {reason}"),
+        ])
     );
+    let mut about = BTreeSet::new();
+    for _ in 0..2 {
+        about.insert(alerts.next::<Alert>(WAIT).await.unwrap().data.about);
+    }
+    assert_eq!(
+        about,
+        BTreeSet::from(["down-a".to_owned(), "down-b".to_owned()])
+    );
+    // Two quick attempts in each of three deliveries, for each subscription.
+    assert_eq!(down.received().len(), 12);
     running.stop().await;
 }
 
 #[tokio::test]
-async fn a_malformed_event_is_dead_lettered_to_dlq_notifier() {
-    let nats = NatsServer::start().await;
-    let receiver = Receiver::start(support::SECRET, &[Answer::Status(200)]).await;
-    let hooks = vec![webhook("snow-users", &receiver, ITEMS_ONLY)];
-    let running = Running::start(nats, hooks, delivery(3, 5)).await;
-    let js = running.nats.jetstream().await;
-    let mut dead_letters = EventTap::open(&js, "DLQ", "dlq.notifier").await.unwrap();
+async fn a_malformed_event_is_dead_lettered_once_however_many_subscriptions_read_it() {
+    let receiver = Receiver::start(SECRET, &[]).await;
+    let subscriptions = vec![
+        webhook("one", &receiver.url(), ITEMS),
+        webhook("two", &receiver.url(), ITEMS),
+    ];
+    let running = Running::start(delivery(3, 5), subscriptions).await;
+    let mut dead_letters = EventTap::open(&running.js, "DLQ", "dlq.notifier")
+        .await
+        .unwrap();
 
     let body = Bytes::from_static(
         br#"{"specversion":"1.0","id":"x","type":"eu.nrtmesh.item.published.v1"}"#,
     );
-    running
+    let ack = running
         .publisher
         .publish_raw(
             "catalogue.published.snow".into(),
@@ -246,43 +322,21 @@ async fn a_malformed_event_is_dead_lettered_to_dlq_notifier() {
         )
         .await
         .unwrap();
+    for name in ["one", "two"] {
+        wait_until_settled(&running.js, CATALOGUE, name, ack.sequence).await;
+    }
 
     let letter = dead_letters.next::<DeadLetter>(WAIT).await.unwrap().data;
     assert_eq!(letter.subject, "catalogue.published.snow");
     assert_eq!(letter.payload.as_bytes(), &body[..]);
     assert!(letter.error.contains("item-published"), "{}", letter.error);
     assert_eq!(letter.deliveries, Some(1));
+    assert!(
+        dead_letters
+            .drain_raw(Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
     assert!(receiver.received().is_empty());
-    running.stop().await;
-}
-
-#[tokio::test]
-async fn an_event_no_webhook_can_take_is_dead_lettered_after_its_deliveries() {
-    let nats = NatsServer::start().await;
-    let down = Receiver::start(support::SECRET, &[Answer::Status(503)]).await;
-    let hooks = vec![webhook("down", &down, ITEMS_ONLY)];
-    let running = Running::start(nats, hooks, delivery(2, 3)).await;
-    let js = running.nats.jetstream().await;
-    let mut dead_letters = EventTap::open(&js, "DLQ", "dlq.notifier").await.unwrap();
-
-    let (_, body, _) = running
-        .publish("/nrt-mesh/catalogue-publisher", item("snow"))
-        .await;
-
-    let letter = dead_letters.next::<DeadLetter>(WAIT).await.unwrap().data;
-    assert_eq!(letter.deliveries, Some(3));
-    assert!(
-        letter.error.contains("gave up after 3 deliveries"),
-        "{}",
-        letter.error
-    );
-    assert!(
-        letter.error.contains("webhook down not reached: HTTP 503"),
-        "{}",
-        letter.error
-    );
-    assert_eq!(letter.payload.as_bytes(), &body[..]);
-    // Two quick attempts in each of three deliveries.
-    assert_eq!(down.received().len(), 6);
     running.stop().await;
 }

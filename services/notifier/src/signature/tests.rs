@@ -208,3 +208,26 @@ fn neither_a_key_nor_a_key_error_prints_the_secret() {
     assert!(!error.to_string().contains("sup3r"));
     assert!(!format!("{error:?}").contains("sup3r"));
 }
+
+#[test]
+fn signing_with_two_secrets_satisfies_a_receiver_holding_either_and_no_other() {
+    let old = key();
+    let new: SigningKey = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
+    let signatures = sign_with_each(&[old.clone(), new.clone()], ID, TIMESTAMP, BODY);
+    let [first, second] = signatures
+        .split(' ')
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    assert_eq!(first, EXPECTED);
+    assert_eq!(second, sign(&new, ID, TIMESTAMP, BODY));
+    let request = headers(ID, &TIMESTAMP.to_string(), &signatures);
+    let verify_with =
+        |receiver: &SigningKey| verify(receiver, &request, BODY, at(TIMESTAMP), DEFAULT_TOLERANCE);
+    verify_with(&old).unwrap();
+    verify_with(&new).unwrap();
+    let unknown: SigningKey = "whsec_q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+        .parse()
+        .unwrap();
+    assert_eq!(verify_with(&unknown), Err(VerifyError::Mismatch));
+}

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use chrono::Utc;
-use nrt_events::{ItemPublished, JobDead, JobFailed, ProductDiscovered, job_id};
+use geo::BoundingRect;
+use nrt_events::{Alert, ItemPublished, JobDead, JobFailed, ProductDiscovered, Severity, job_id};
 
 const PRODUCT: &str = "S2A_MSIL1C_20200808T010311_N0500_R045_T54PXA_20230413T212505";
 const PROCESSOR: &str = "snow-cover";
@@ -35,6 +36,13 @@ pub fn item(collection: &str) -> ItemPublished {
 }
 
 pub fn item_about(product: ProductDiscovered, collection: &str) -> ItemPublished {
+    // The footprint's bounding box, as the catalogue-publisher writes it into the item.
+    let bbox = product
+        .footprint
+        .as_ref()
+        .and_then(|footprint| geo::Geometry::<f64>::try_from(footprint).ok())
+        .and_then(|footprint| footprint.bounding_rect())
+        .map(|rect| vec![rect.min().x, rect.min().y, rect.max().x, rect.max().y]);
     ItemPublished {
         item_id: product.key.clone(),
         collection: collection.into(),
@@ -43,7 +51,7 @@ pub fn item_about(product: ProductDiscovered, collection: &str) -> ItemPublished
         processor: PROCESSOR.into(),
         input_keys: vec![product.key],
         datetime: Some(product.sensing_start),
-        bbox: None,
+        bbox,
         published_at: Utc::now(),
     }
 }
@@ -72,5 +80,16 @@ pub fn job_dead() -> JobDead {
         attempts: 3,
         input_keys: vec![product().key],
         reason: "used its 3 attempts".into(),
+    }
+}
+
+pub fn alert(severity: Severity, kind: &str) -> Alert {
+    Alert {
+        severity,
+        kind: kind.into(),
+        service: "ingestor".into(),
+        message: "Feed cdse-recorded has not answered for 10 minutes.".into(),
+        about: "cdse-recorded".into(),
+        raised_at: Utc::now(),
     }
 }

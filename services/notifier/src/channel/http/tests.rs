@@ -10,7 +10,7 @@ fn headers_with_retry_after(value: &str) -> HeaderMap {
     headers
 }
 
-fn judged(status: u16) -> Result<StatusCode, AttemptError> {
+fn judged(status: u16) -> Outcome {
     judge(
         StatusCode::from_u16(status).unwrap(),
         &HeaderMap::new(),
@@ -21,25 +21,35 @@ fn judged(status: u16) -> Result<StatusCode, AttemptError> {
 #[test]
 fn any_2xx_is_delivered() {
     for status in [200, 201, 202, 204] {
-        assert!(judged(status).is_ok(), "{status}");
+        assert_eq!(judged(status), Outcome::Delivered, "{status}");
     }
 }
 
 #[test]
-fn server_errors_timeouts_and_rate_limits_are_transient() {
+fn server_errors_timeouts_and_rate_limits_may_heal() {
     for status in [500, 502, 503, 504, 408, 429] {
         assert!(
-            matches!(judged(status), Err(AttemptError::Transient { .. })),
+            matches!(judged(status), Outcome::Unreachable { .. }),
             "{status}"
         );
     }
 }
 
 #[test]
+fn gone_is_told_apart_from_other_refusals() {
+    assert_eq!(
+        judged(410),
+        Outcome::Gone {
+            reason: "HTTP 410 Gone".into()
+        }
+    );
+}
+
+#[test]
 fn other_client_errors_and_redirects_are_rejections() {
-    for status in [400, 401, 403, 404, 410, 413, 422, 301, 302, 307] {
+    for status in [400, 401, 403, 404, 413, 422, 301, 302, 307] {
         assert!(
-            matches!(judged(status), Err(AttemptError::Rejected(_))),
+            matches!(judged(status), Outcome::Rejected { .. }),
             "{status}"
         );
     }
@@ -47,16 +57,18 @@ fn other_client_errors_and_redirects_are_rejections() {
 
 #[test]
 fn retry_after_in_seconds_is_kept() {
-    let error = judge(
+    let outcome = judge(
         StatusCode::SERVICE_UNAVAILABLE,
         &headers_with_retry_after("120"),
         SystemTime::now(),
-    )
-    .unwrap_err();
-    assert!(matches!(
-        error,
-        AttemptError::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(120)
-    ));
+    );
+    assert_eq!(
+        outcome,
+        Outcome::Unreachable {
+            reason: "HTTP 503 Service Unavailable".into(),
+            retry_after: Some(Duration::from_secs(120)),
+        }
+    );
 }
 
 #[test]
