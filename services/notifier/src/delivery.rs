@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use nrt_events::{Alert, DeadLetter, Envelope, Severity};
-use nrt_nats::{Delivery, Handler, Publisher};
+use nrt_events::{Alert, Envelope, Severity};
+use nrt_nats::{Delivery, Handler, Publisher, letter_for};
 use nrt_runtime::Shutdown;
 
 use crate::{
@@ -45,28 +45,15 @@ impl Deliverer {
             subscription: name.clone(),
             source,
         };
-        let (payload, payload_base64) = DeadLetter::payload_from(&delivery.payload);
-        let headers = delivery
-            .headers
-            .iter()
-            .flat_map(|headers| headers.iter())
-            .filter_map(|(name, values)| Some((name.to_string(), values.first()?.to_string())))
-            .collect();
-        let letter = DeadLetter {
-            service: SERVICE.into(),
-            subject: delivery.subject.clone(),
-            stream: Some(stream.to_owned()),
-            stream_sequence: Some(delivery.stream_sequence),
-            deliveries: Some(delivery.attempt),
-            error: format!(
+        let letter = letter_for(
+            SERVICE,
+            delivery,
+            stream,
+            &format!(
                 "subscription {name}: {} not delivered: {reason}",
                 subscription.channel.kind()
             ),
-            payload,
-            payload_base64,
-            headers,
-            dead_lettered_at: Utc::now(),
-        };
+        );
         let id = format!("dlq:{SERVICE}:{name}:{stream}:{}", delivery.stream_sequence);
         tracing::warn!(subscription = %name, subject = %letter.subject, error = %letter.error, "Dead-lettered.");
         let message = format!(

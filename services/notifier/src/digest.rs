@@ -122,7 +122,7 @@ async fn gather(
                 }
                 Ok(None) | Err(_) => break,
             };
-            if let Some(delivery) = delivery_of(&message) {
+            if let Some(delivery) = Delivery::of(&message) {
                 held.push(Held {
                     message,
                     delivery,
@@ -287,15 +287,4 @@ async fn ack(message: &Message, kind: AckKind) {
         // The message comes back after ack_wait, and the outcome is decided again.
         tracing::warn!(%error, ?kind, "Could not acknowledge.");
     }
-}
-
-fn delivery_of(message: &Message) -> Option<Delivery> {
-    let info = message.info().ok()?;
-    Some(Delivery {
-        subject: message.subject.to_string(),
-        payload: message.payload.clone(),
-        headers: message.headers.clone(),
-        stream_sequence: info.stream_sequence,
-        attempt: u64::try_from(info.delivered).unwrap_or(1),
-    })
 }

@@ -39,6 +39,20 @@ pub struct Delivery {
     pub attempt: u64,
 }
 
+impl Delivery {
+    /// The delivery a JetStream message is; `None` when it carries no JetStream metadata.
+    pub fn of(message: &Message) -> Option<Self> {
+        let info = message.info().ok()?;
+        Some(Self {
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            headers: message.headers.clone(),
+            stream_sequence: info.stream_sequence,
+            attempt: u64::try_from(info.delivered).unwrap_or(1),
+        })
+    }
+}
+
 /// What the runner needs to know of a handler's error.
 pub trait HandlerError: std::error::Error + Send + Sync + 'static {
     /// Worth redelivering: the same message may succeed later.
@@ -191,7 +205,7 @@ struct Context<H> {
 
 impl<H: Handler> Context<H> {
     async fn process(&self, message: Message) {
-        let delivery = match delivery_of(&message) {
+        let delivery = match Delivery::of(&message) {
             Some(delivery) => delivery,
             None => {
                 tracing::error!(subject = %message.subject, "Message without JetStream metadata; ignored.");
@@ -300,15 +314,4 @@ impl<H: Handler> Context<H> {
             }
         }
     }
-}
-
-fn delivery_of(message: &Message) -> Option<Delivery> {
-    let info = message.info().ok()?;
-    Some(Delivery {
-        subject: message.subject.to_string(),
-        payload: message.payload.clone(),
-        headers: message.headers.clone(),
-        stream_sequence: info.stream_sequence,
-        attempt: u64::try_from(info.delivered).unwrap_or(1),
-    })
 }

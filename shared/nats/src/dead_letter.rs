@@ -17,6 +17,30 @@ pub fn describe_error(error: &dyn Error) -> String {
     text
 }
 
+/// The dead letter of `delivery`, read from `stream`: the message whole (headers first values),
+/// where it was, how often it was tried, and `reason`.
+pub fn letter_for(service: &str, delivery: &Delivery, stream: &str, reason: &str) -> DeadLetter {
+    let headers = delivery
+        .headers
+        .iter()
+        .flat_map(|headers| headers.iter())
+        .filter_map(|(name, values)| Some((name.to_string(), values.first()?.to_string())))
+        .collect();
+    let (payload, payload_base64) = DeadLetter::payload_from(&delivery.payload);
+    DeadLetter {
+        service: service.to_owned(),
+        subject: delivery.subject.clone(),
+        stream: Some(stream.to_owned()),
+        stream_sequence: Some(delivery.stream_sequence),
+        deliveries: Some(delivery.attempt),
+        error: reason.to_owned(),
+        payload,
+        payload_base64,
+        headers,
+        dead_lettered_at: Utc::now(),
+    }
+}
+
 /// Copies what a service cannot handle to `dlq.<service>`, whole and with the reason, and raises
 /// a poison-message alert.
 #[derive(Clone)]
@@ -40,26 +64,8 @@ impl DeadLetterer {
         stream: &str,
         reason: &str,
     ) -> Result<(), PublishError> {
-        let headers = delivery
-            .headers
-            .iter()
-            .flat_map(|headers| headers.iter())
-            .filter_map(|(name, values)| Some((name.to_string(), values.first()?.to_string())))
-            .collect();
-        let (payload, payload_base64) = DeadLetter::payload_from(&delivery.payload);
-        self.send(DeadLetter {
-            service: self.service.clone(),
-            subject: delivery.subject.clone(),
-            stream: Some(stream.to_owned()),
-            stream_sequence: Some(delivery.stream_sequence),
-            deliveries: Some(delivery.attempt),
-            error: reason.to_owned(),
-            payload,
-            payload_base64,
-            headers,
-            dead_lettered_at: Utc::now(),
-        })
-        .await
+        self.send(letter_for(&self.service, delivery, stream, reason))
+            .await
     }
 
     /// Dead-letters something that did not come from a stream: a feed entry, an HTTP body.

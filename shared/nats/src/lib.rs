@@ -15,7 +15,7 @@ mod topology;
 pub use async_nats;
 pub use config::{NatsConfig, connect};
 pub use consumer::{ConsumerError, ConsumerOptions, Delivery, Handler, HandlerError, run_consumer};
-pub use dead_letter::{DeadLetterer, describe_error};
+pub use dead_letter::{DeadLetterer, describe_error, letter_for};
 pub use mesh::{Mesh, MeshError};
 pub use publish::{PublishError, Publisher};
 pub use server::{NatsServer, ServerError, ServerOptions, SyncInterval};
