@@ -1,21 +1,9 @@
-use std::{collections::BTreeMap, error::Error};
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use nrt_events::{Alert, DeadLetter, EventData, Severity};
 
 use crate::{Delivery, PublishError, Publisher};
-
-/// An error and its causes on one line, outermost first: what an operator reads in a dead letter.
-pub fn describe_error(error: &dyn Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// The dead letter of `delivery`, read from `stream`: the message whole (headers first values),
 /// where it was, how often it was tried, and `reason`.

@@ -15,8 +15,10 @@ mod topology;
 pub use async_nats;
 pub use config::{NatsConfig, connect};
 pub use consumer::{ConsumerError, ConsumerOptions, Delivery, Handler, HandlerError, run_consumer};
-pub use dead_letter::{DeadLetterer, describe_error, letter_for};
+pub use dead_letter::{DeadLetterer, letter_for};
 pub use mesh::{Mesh, MeshError};
+/// Re-exported where the services have always found it.
+pub use nrt_runtime::describe_error;
 pub use publish::{PublishError, Publisher};
 pub use server::{NatsServer, ServerError, ServerOptions, SyncInterval};
 pub use tap::{EventTap, TapError};

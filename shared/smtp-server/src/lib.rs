@@ -115,15 +115,10 @@ impl SmtpServer {
     async fn start_with(security: Security) -> Self {
         match Self::try_start(security).await {
             Ok(server) => server,
-            Err(error) => {
-                let mut reason = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    reason.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                panic!("the SMTP server did not start: {reason}")
-            }
+            Err(error) => panic!(
+                "the SMTP server did not start: {}",
+                nrt_runtime::describe_error(&error)
+            ),
         }
     }
 

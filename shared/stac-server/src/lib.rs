@@ -94,15 +94,10 @@ impl StacServer {
     pub async fn start() -> Self {
         match Self::try_start().await {
             Ok(server) => server,
-            Err(error) => {
-                let mut reason = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    reason.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                panic!("the STAC API did not start: {reason}")
-            }
+            Err(error) => panic!(
+                "the STAC API did not start: {}",
+                nrt_runtime::describe_error(&error)
+            ),
         }
     }
 
